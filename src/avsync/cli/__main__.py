@@ -1,0 +1,5 @@
+import sys
+
+from avsync.cli import main
+
+sys.exit(main())
