@@ -20,13 +20,14 @@ from avsync.media.audio import read_audio
 from avsync.media.video import MotionSignal, motion_energy
 from avsync.phat import PhatResult, gcc_phat
 
-# Public names that live in modules we do not want to import at start-up.
+# Public names that live in modules we do not want to import at start-up. ``sync`` and
+# ``lipsync`` are subpackages that can be called like functions (see avsync._callable).
 _LAZY = {
-    "sync": "avsync.sync",
+    "sync": "avsync",
     "SyncResult": "avsync.sync.result",
     "apply_offsets": "avsync.sync.apply",
     "probe": "avsync.media.probe",
-    "lipsync": "avsync.lipsync",
+    "lipsync": "avsync",
     "LipSyncResult": "avsync.lipsync",
     "grab_frames": "avsync.review",
 }
@@ -42,7 +43,7 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'avsync' has no attribute {name!r}")
-    value = getattr(import_module(module), name)
+    value = import_module(f"avsync.{name}") if module == "avsync" else getattr(import_module(module), name)
     globals()[name] = value
     return value
 
