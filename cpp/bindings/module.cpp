@@ -289,31 +289,31 @@ PYBIND11_MODULE(_core, m) {
       })
       .def_property_readonly("info", [](const PyMotionReader& r) { return video_props(r.reader->decoder()); });
 
-  m.def("gcc_phat", [](const py::array& a, const py::array& b, int64_t max_lag, int64_t guard, int threads) {
+  m.def("gcc_phat", [](const py::array& a, const py::array& b, int64_t max_lag, int64_t guard, int threads, int64_t taper) {
     auto fa = as_signal(a, "a");
     auto fb = as_signal(b, "b");
     PhatPeak p;
     {
       py::gil_scoped_release release;
-      p = avsync::gcc_phat(fa.data(), size_t(fa.size()), fb.data(), size_t(fb.size()), max_lag, guard, threads);
+      p = avsync::gcc_phat(fa.data(), size_t(fa.size()), fb.data(), size_t(fb.size()), max_lag, guard, threads, taper);
     }
     return peak_dict(p);
-  }, py::arg("a"), py::arg("b"), py::arg("max_lag") = -1, py::arg("guard") = 16, py::arg("threads") = 0);
+  }, py::arg("a"), py::arg("b"), py::arg("max_lag") = -1, py::arg("guard") = 16, py::arg("threads") = 0, py::arg("taper") = 0);
 
-  m.def("gcc_phat_correlation", [](const py::array& a, const py::array& b, int64_t max_lag) {
+  m.def("gcc_phat_correlation", [](const py::array& a, const py::array& b, int64_t max_lag, int64_t taper) {
     auto fa = as_signal(a, "a");
     auto fb = as_signal(b, "b");
     std::vector<float> out;
     int64_t first;
     {
       py::gil_scoped_release release;
-      first = avsync::gcc_phat_correlation(fa.data(), size_t(fa.size()), fb.data(), size_t(fb.size()), max_lag, out);
+      first = avsync::gcc_phat_correlation(fa.data(), size_t(fa.size()), fb.data(), size_t(fb.size()), max_lag, out, taper);
     }
     return py::make_tuple(first, to_numpy(std::move(out)));
-  }, py::arg("a"), py::arg("b"), py::arg("max_lag") = -1);
+  }, py::arg("a"), py::arg("b"), py::arg("max_lag") = -1, py::arg("taper") = 0);
 
   m.def("gcc_phat_windowed", [](const py::array& a, const py::array& b, size_t window, size_t hop,
-                                int64_t max_lag, int64_t center_lag, int64_t guard, int threads) {
+                                int64_t max_lag, int64_t center_lag, int64_t guard, int threads, int64_t taper) {
     auto fa = as_signal(a, "a");
     auto fb = as_signal(b, "b");
     std::vector<double> centers;
@@ -321,7 +321,7 @@ PYBIND11_MODULE(_core, m) {
     {
       py::gil_scoped_release release;
       peaks = avsync::gcc_phat_windowed(fa.data(), size_t(fa.size()), fb.data(), size_t(fb.size()), window, hop,
-                                        max_lag, center_lag, guard, threads, centers);
+                                        max_lag, center_lag, guard, threads, centers, taper);
     }
     const size_t n = peaks.size();
     std::vector<double> delay(n), peak(n), second(n), conf(n);
@@ -339,7 +339,7 @@ PYBIND11_MODULE(_core, m) {
     d["confidence"] = to_numpy(std::move(conf));
     return d;
   }, py::arg("a"), py::arg("b"), py::arg("window"), py::arg("hop"), py::arg("max_lag"),
-     py::arg("center_lag") = 0, py::arg("guard") = 16, py::arg("threads") = 0);
+     py::arg("center_lag") = 0, py::arg("guard") = 16, py::arg("threads") = 0, py::arg("taper") = 0);
 
   m.def("phat_confidence", &avsync::phat_confidence, py::arg("peak"), py::arg("second_peak"),
         py::arg("noise_mean"), py::arg("noise_std"));

@@ -53,6 +53,16 @@ void phat_cross_spectrum(const float* fa, float* fb, size_t n) {
   if (n % 2 == 0) fb[n - 1] = fb[n - 1] / (std::fabs(fb[n - 1]) + eps);
 }
 
+// Fades the first and last `taper` samples of buf[0, len) in and out (raised cosine).
+void apply_taper(float* buf, size_t len, int64_t taper) {
+  const size_t t = std::min<size_t>(size_t(std::max<int64_t>(taper, 0)), len / 4);
+  for (size_t i = 0; i < t; ++i) {
+    const float w = 0.5f - 0.5f * float(std::cos(M_PI * (double(i) + 0.5) / double(t)));
+    buf[i] *= w;
+    buf[len - 1 - i] *= w;
+  }
+}
+
 // Copies the circular correlation for lags [lo, hi] into out (out[k - lo]).
 void gather_lags(const float* circ, size_t n, int64_t lo, int64_t hi, std::vector<float>& out) {
   out.resize(size_t(hi - lo + 1));
@@ -98,7 +108,7 @@ void check_input(size_t na, size_t nb) {
 
 // The full-length correlation, circular, in a buffer of n = fft size values.
 std::vector<float> full_correlation(const float* a, size_t na, const float* b, size_t nb,
-                                    int64_t max_lag, int threads, size_t& n_out) {
+                                    int64_t max_lag, int threads, int64_t taper, size_t& n_out) {
   // No wrap-around inside the searched lags needs n >= max(na, nb) + max_lag; the full range
   // needs n >= na + nb - 1.
   size_t need = na + nb - 1;
@@ -109,6 +119,8 @@ std::vector<float> full_correlation(const float* a, size_t na, const float* b, s
   std::vector<float> fa(n, 0.0f), fb(n, 0.0f);
   std::copy(a, a + na, fa.begin());
   std::copy(b, b + nb, fb.begin());
+  apply_taper(fa.data(), na, taper);
+  apply_taper(fb.data(), nb, taper);
   if (threads >= 2 && n >= (size_t(1) << 15)) {
     // One 1-D FFT cannot use two cores; the two forward transforms can.
     std::thread other([&] { plan.exec(fa.data(), 1.0f, true); });
@@ -137,10 +149,10 @@ void lag_range(size_t na, size_t nb, int64_t max_lag, int64_t& lo, int64_t& hi) 
 }  // namespace
 
 PhatPeak gcc_phat(const float* a, size_t na, const float* b, size_t nb, int64_t max_lag,
-                  int64_t guard, int threads) {
+                  int64_t guard, int threads, int64_t taper) {
   check_input(na, nb);
   size_t n = 0;
-  std::vector<float> circ = full_correlation(a, na, b, nb, max_lag, resolve_threads(threads), n);
+  std::vector<float> circ = full_correlation(a, na, b, nb, max_lag, resolve_threads(threads), taper, n);
   int64_t lo, hi;
   lag_range(na, nb, max_lag, lo, hi);
   std::vector<float> vals;
@@ -150,10 +162,10 @@ PhatPeak gcc_phat(const float* a, size_t na, const float* b, size_t nb, int64_t 
 }
 
 int64_t gcc_phat_correlation(const float* a, size_t na, const float* b, size_t nb,
-                             int64_t max_lag, std::vector<float>& out) {
+                             int64_t max_lag, std::vector<float>& out, int64_t taper) {
   check_input(na, nb);
   size_t n = 0;
-  std::vector<float> circ = full_correlation(a, na, b, nb, max_lag, 1, n);
+  std::vector<float> circ = full_correlation(a, na, b, nb, max_lag, 1, taper, n);
   int64_t lo, hi;
   lag_range(na, nb, max_lag, lo, hi);
   gather_lags(circ.data(), n, lo, hi, out);
@@ -163,7 +175,7 @@ int64_t gcc_phat_correlation(const float* a, size_t na, const float* b, size_t n
 std::vector<PhatPeak> gcc_phat_windowed(const float* a, size_t na, const float* b, size_t nb,
                                         size_t window, size_t hop, int64_t max_lag,
                                         int64_t center_lag, int64_t guard, int threads,
-                                        std::vector<double>& centers) {
+                                        std::vector<double>& centers, int64_t taper) {
   check_input(na, nb);
   if (window < 16) throw std::invalid_argument("window must be at least 16 samples");
   if (hop == 0) throw std::invalid_argument("hop must be positive");
@@ -200,6 +212,8 @@ std::vector<PhatPeak> gcc_phat_windowed(const float* a, size_t na, const float* 
         energy_a += double(a[i]) * a[i];
       }
       for (size_t i = 0; i < len_b; ++i) energy_b += double(fb[i]) * fb[i];
+      apply_taper(fb.data(), len_b, taper);
+      apply_taper(fa.data() + (from - as), size_t(to - from), taper);
       // Needs at least a window's worth of a, and sound in both.
       if (to - from < int64_t(len_b) || energy_a <= 1e-12 || energy_b <= 1e-12) {
         peaks[w] = PhatPeak{};

@@ -8,11 +8,12 @@ guard band around the peak give the noise level (mean, standard deviation) and t
 competitor (``second_peak``). With ``z1`` and ``z2`` the peak and the runner-up in noise standard
 deviations above the noise mean::
 
-    confidence = 1 - exp(-max(0, z1 - z2 - 1) / 4)
+    confidence = 1 - exp(-max(0, z1 - z2 - 4) / 5)
 
-Unrelated signals have both from the noise tail, a fraction of a standard deviation apart:
-confidence near 0. A real match stands tens to thousands of standard deviations above its best
-competitor: confidence near 1. An ambiguous match (two similar peaks, e.g. a repeated sound)
+Unrelated signals have both from the noise tail, a fraction of a standard deviation apart
+(median 0.3, worst 4.6 over 558 unrelated pairs cut from real recordings): confidence 0 to 0.11.
+A real match stands tens to thousands of standard deviations above its best competitor:
+confidence near 1 (``z1 - z2`` of 7.5 gives 0.5, 15 gives 0.89). An ambiguous match (two similar peaks, e.g. a repeated sound)
 scores low even when both peaks are high.
 """
 
@@ -27,6 +28,9 @@ from avsync import _core
 # Half-width of the peak's main lobe left out of the noise statistics.
 _GUARD_S = 0.002
 _MIN_GUARD = 4
+# Fade at each end of every signal and window (see the C++ kernel: abrupt edges are broadband
+# clicks that the phase transform would turn into false matches between unrelated signals).
+_TAPER_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,7 @@ def gcc_phat(
     """
     sample_rate = _check_rate(sample_rate)
     max_lag = _max_lag(max_delay_s, sample_rate)
-    r = _core.gcc_phat(a, b, max_lag, guard_samples(sample_rate), threads)
+    r = _core.gcc_phat(a, b, max_lag, guard_samples(sample_rate), threads, taper_samples(sample_rate))
     return _result(r, sample_rate)
 
 
@@ -100,6 +104,7 @@ def gcc_phat_windowed(
         int(round(center_delay_s * sample_rate)),
         guard_samples(sample_rate),
         threads,
+        taper_samples(sample_rate),
     )
     return WindowedPhat(
         times_s=r["centers"] / sample_rate,
@@ -114,13 +119,17 @@ def phat_correlation(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The PHAT correlation itself: ``(lags_s, values)`` over the searched lags (for plots)."""
     sample_rate = _check_rate(sample_rate)
-    first, values = _core.gcc_phat_correlation(a, b, _max_lag(max_delay_s, sample_rate))
+    first, values = _core.gcc_phat_correlation(a, b, _max_lag(max_delay_s, sample_rate), taper_samples(sample_rate))
     lags = (first + np.arange(values.size)) / sample_rate
     return lags, values
 
 
 def guard_samples(sample_rate: float) -> int:
     return max(_MIN_GUARD, int(round(_GUARD_S * sample_rate)))
+
+
+def taper_samples(sample_rate: float) -> int:
+    return int(round(_TAPER_S * sample_rate))
 
 
 def _result(r: dict, sample_rate: float) -> PhatResult:

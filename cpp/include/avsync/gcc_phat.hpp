@@ -26,22 +26,26 @@ struct PhatPeak {
 //   z1 = (peak - noise_mean) / noise_std, z2 = (second_peak - noise_mean) / noise_std
 //   confidence = 1 - exp(-max(0, z1 - z2 - kExcessFloor) / kExcessScale)
 // For unrelated signals the best and second-best lags are both draws from the noise tail, so
-// z1 - z2 is a fraction of one standard deviation and the confidence stays near 0; a real match
-// stands tens of standard deviations above the best competitor.
-constexpr double kExcessFloor = 1.0;
-constexpr double kExcessScale = 4.0;
+// z1 - z2 is a fraction of one standard deviation (median 0.3, 99th percentile 2.6, worst 4.6
+// over 558 unrelated pairs cut from real recordings) and the confidence stays near 0; a real
+// match stands tens to hundreds of standard deviations above the best competitor.
+constexpr double kExcessFloor = 4.0;
+constexpr double kExcessScale = 5.0;
 double phat_confidence(double peak, double second_peak, double noise_mean, double noise_std);
 
 // Full-length GCC-PHAT of a (length na) and b (length nb). Lags searched: [-max_lag, max_lag]
 // clipped to the overlap range [-(na-1), nb-1]; max_lag < 0 searches the whole range.
 // `guard` is the half-width (samples) of the main lobe excluded from the noise statistics.
+// `taper` samples at each end of every signal (and of every window) are faded in and out with a
+// raised cosine: the phase transform whitens the spectrum, so an abrupt start or end is a
+// broadband click that would otherwise correlate with any other signal's edges.
 PhatPeak gcc_phat(const float* a, size_t na, const float* b, size_t nb, int64_t max_lag,
-                  int64_t guard, int threads);
+                  int64_t guard, int threads, int64_t taper = 0);
 
 // The PHAT correlation itself for lags [-max_lag, max_lag] (clipped as above), for plots and
 // reference tests. Returns the first lag; `out` receives the values.
 int64_t gcc_phat_correlation(const float* a, size_t na, const float* b, size_t nb,
-                             int64_t max_lag, std::vector<float>& out);
+                             int64_t max_lag, std::vector<float>& out, int64_t taper = 0);
 
 // Windowed GCC-PHAT: b is cut into windows of `window` samples every `hop` samples; each is
 // matched against the part of a where it should be if the delay lies within
@@ -51,7 +55,7 @@ int64_t gcc_phat_correlation(const float* a, size_t na, const float* b, size_t n
 std::vector<PhatPeak> gcc_phat_windowed(const float* a, size_t na, const float* b, size_t nb,
                                         size_t window, size_t hop, int64_t max_lag,
                                         int64_t center_lag, int64_t guard, int threads,
-                                        std::vector<double>& centers);
+                                        std::vector<double>& centers, int64_t taper = 0);
 
 // Sub-sample peak position by windowed-sinc (Lanczos) interpolation of the correlation around
 // index `i` of `c` (length n, not circular). Returns the fractional offset in [-1, 1].

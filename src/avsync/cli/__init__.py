@@ -20,6 +20,8 @@ from avsync import __version__
 
 # subcommand -> module that defines it, in the order `avsync --help` lists them
 COMMANDS: dict[str, str] = {
+    "sync": "avsync.cli.sync_cmds",
+    "apply": "avsync.cli.sync_cmds",
     "info": "avsync.cli.media_cmds",
     "extract-audio": "avsync.cli.media_cmds",
 }
@@ -67,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(args_in)
     verbose = bool(getattr(args, "verbose", False))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _console_logging(verbose)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USAGE
@@ -84,6 +86,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"avsync {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _console_logging(verbose: bool) -> None:
+    """Warnings (everything with --verbose) on stderr; log files get their own handlers."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    handler.setFormatter(logging.Formatter("avsync: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def one_line(exc: BaseException) -> str:

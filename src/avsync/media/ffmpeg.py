@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -22,18 +23,55 @@ def ffmpeg_binary() -> str:
     return exe
 
 
-def run_ffmpeg(args: Sequence[str | os.PathLike[str]], *, what: str, timeout: float | None = None) -> None:
+def run_ffmpeg(
+    args: Sequence[str | os.PathLike[str]],
+    *,
+    what: str,
+    timeout: float | None = None,
+    progress_s: float | None = None,
+    progress_desc: str | None = None,
+) -> None:
     """Runs ``ffmpeg -hide_banner -nostdin -v error -y ARGS``; on failure raises MediaError with
-    ``what`` and ffmpeg's last error line."""
-    cmd = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error", "-y", *map(os.fspath, args)]
-    try:
-        proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise MediaError(f"{what}: ffmpeg took longer than {timeout:.0f} s") from exc
-    if proc.returncode != 0:
-        lines = [ln.strip() for ln in proc.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-        reason = lines[-1] if lines else f"exit status {proc.returncode}"
-        raise MediaError(f"{what}: ffmpeg failed ({reason})")
+    ``what`` and ffmpeg's last error line. ``progress_s``: the output's expected length, to show
+    a progress bar (in seconds of output) on an interactive stderr."""
+    cmd = [ffmpeg_binary(), "-hide_banner", "-nostdin", "-v", "error", "-y"]
+    show = bool(progress_s) and sys.stderr.isatty()
+    if show:
+        cmd += ["-progress", "pipe:1", "-nostats"]
+    cmd += [os.fspath(a) for a in args]
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE if show else subprocess.DEVNULL, stderr=err)
+        try:
+            if show:
+                _follow_progress(proc, progress_s or 0.0, progress_desc or what)
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            proc.wait()
+            raise MediaError(f"{what}: ffmpeg took longer than {timeout:.0f} s") from exc
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if proc.returncode != 0:
+            err.seek(0)
+            lines = [ln.strip() for ln in err.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+            reason = lines[-1] if lines else f"exit status {proc.returncode}"
+            raise MediaError(f"{what}: ffmpeg failed ({reason})")
+
+
+def _follow_progress(proc: subprocess.Popen, total_s: float, desc: str) -> None:
+    from avsync.progress import progress_bar
+
+    assert proc.stdout is not None
+    done = 0.0
+    with progress_bar(total=round(total_s, 1), desc=desc, unit="s", enabled=True) as bar:
+        for raw in proc.stdout:
+            key, _, value = raw.decode("ascii", "replace").strip().partition("=")
+            if key == "out_time_us" and value.isdigit():
+                now = min(total_s, int(value) / 1e6)
+                bar.update(round(now - done, 1))
+                done = now
 
 
 def check_not_input(output: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]]) -> None:
