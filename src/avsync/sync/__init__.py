@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import combinations
 
@@ -28,6 +28,8 @@ from avsync.sync.sources import Source, open_sources
 from avsync.sync.visual import estimate_visual_offset
 
 log = logging.getLogger("avsync.sync")
+
+ProgressCallback = Callable[[str, int, int], None]
 
 METHODS = ("audio", "visual", "auto", "both")
 ALL_PAIRS_UP_TO = 8  # with more files, only the pairs needed to place each one are estimated
@@ -47,6 +49,7 @@ def sync(
     progress: bool = False,
     debug_dir: str | os.PathLike[str] | None = None,
     request_id: str | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> SyncResult:
     """Finds every file's offset against the reference.
 
@@ -57,6 +60,10 @@ def sync(
     Files that cannot be read, lack the stream the method needs, or repeat another file get
     status ``error`` while the rest still sync; a pair below ``min_confidence`` is
     ``low_confidence`` (below 0.2: ``no_match``, with ``offset_s`` null).
+
+    ``progress=True`` shows progress bars on an interactive stderr; ``on_progress(stage, done,
+    total)`` is called as work advances (stages ``decoding``, ``audio pairs``, ``visual pairs``,
+    ``auto pairs``, ``done``), for user interfaces.
     """
     paths = [os.fspath(p) for p in paths]
     if len(paths) < 2:
@@ -71,14 +78,15 @@ def sync(
     request_id = request_id or uuid.uuid4().hex[:12]
     log.info("sync request %s: %d files, method %s, reference %s, max offset %s s", request_id, len(paths), method, paths[ref_index], max_offset_s)
 
+    report = on_progress or (lambda stage, done, total: None)
     sources = open_sources(paths)
-    _load_signals(sources, method, sample_rate, progress)
+    _load_signals(sources, method, sample_rate, progress, report)
     methods = ("audio", "visual") if method == "both" else (method,)
     measurements: list[PairMeasurement] = []
     estimates: dict[int, PairEstimate] = {}
     solutions = {}
     for m in methods:
-        edges = _measure_pairs(sources, ref_index, m, max_offset_s or None, estimate_drift, measurements, estimates, progress)
+        edges = _measure_pairs(sources, ref_index, m, max_offset_s or None, estimate_drift, measurements, estimates, progress, report)
         solutions[m] = solve(len(sources), ref_index, edges)
 
     result = _assemble(sources, ref_index, method, max_offset_s, min_confidence, solutions, measurements)
@@ -91,6 +99,7 @@ def sync(
         from avsync.sync.debug import write_debug
 
         write_debug(result, sources, estimates, measurements, debug_dir)
+    report("done", 1, 1)
     return result
 
 
@@ -111,9 +120,10 @@ def _uses_audio(method: str) -> bool:
     return method in ("audio", "auto", "both")
 
 
-def _load_signals(sources: list[Source], method: str, sample_rate: int, progress: bool) -> None:
+def _load_signals(sources: list[Source], method: str, sample_rate: int, progress: bool, report: ProgressCallback) -> None:
     """Decodes each file once: audio for the audio methods, motion where it is needed."""
     readable = [s for s in sources if s.error is None]
+    report("decoding", 0, len(readable))
     with progress_bar(total=len(readable), desc="decoding", unit="file", enabled=progress) as bar:
         if _uses_audio(method):
             with_audio = [s for s in readable if s.has_audio]
@@ -124,13 +134,14 @@ def _load_signals(sources: list[Source], method: str, sample_rate: int, progress
             for s in readable:
                 if not s.has_audio:
                     s.audio_error = f"'{s.path}': no audio stream"
-        for s in readable:
+        for done, s in enumerate(readable, 1):
             needs_motion = method in ("visual", "both") or (method == "auto" and not s.usable_audio())
             if needs_motion and s.has_video:
                 s.load_motion()  # frame-threaded already: one file at a time
             elif needs_motion:
                 s.motion_error = f"'{s.path}': no video stream"
             bar.update(1)
+            report("decoding", done, len(readable))
     if method == "auto":
         # A file with video whose audio is unusable is compared by motion; its partners need motion too.
         if any(s.motion is not None for s in readable):
@@ -172,15 +183,17 @@ def _measure_pairs(
     measurements: list[PairMeasurement],
     estimates: dict[int, PairEstimate],
     progress: bool,
+    report: ProgressCallback,
 ) -> list[Edge]:
     pairs = _pairs_to_measure(sources, ref)
     edges: list[Edge] = []
     with progress_bar(total=len(pairs), desc=f"{method} pairs", unit="pair", enabled=progress) as bar:
-        for i, j in pairs:
+        for done, (i, j) in enumerate(pairs, 1):
             a, b = sources[i], sources[j]
             pm = _pair_method(a, b, method)
             est = _estimate(a, b, pm, max_offset_s, drift)
             bar.update(1)
+            report(f"{method} pairs", done, len(pairs))
             key = len(measurements)
             status = "ok" if est.matched else "no_match"
             measurements.append(PairMeasurement(a=a.path, b=b.path, method=est.method, offset_s=est.offset_s, confidence=est.confidence,
