@@ -217,3 +217,11 @@ def test_clock_drift(tmp_path, minutes, ppm):
     again = avsync.sync([str(p) for p in out]).videos[1]
     assert again.offset_s == pytest.approx(0.0, abs=2e-3)
     assert abs(again.drift_ppm) < 5.0
+
+
+@pytest.mark.slow
+def test_demo_command_recovers_the_known_offsets(tmp_path):
+    p = run_cli("demo", "--output-dir", str(tmp_path / "demo"))
+    assert p.returncode == 0, p.stderr
+    assert (tmp_path / "demo" / "synced.zip").is_file()
+    assert "recorder.wav" in p.stdout

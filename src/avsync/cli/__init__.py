@@ -20,6 +20,7 @@ from avsync import __version__
 
 # subcommand -> module that defines it, in the order `avsync --help` lists them
 COMMANDS: dict[str, str] = {
+    "demo": "avsync.cli.demo_cmd",
     "sync": "avsync.cli.sync_cmds",
     "apply": "avsync.cli.sync_cmds",
     "info": "avsync.cli.media_cmds",
