@@ -261,6 +261,8 @@ def record(scene: Scene, camera: Camera, path: str | os.PathLike[str]) -> Path:
                     proc.stdin.write(render_frames(scene, camera, idx / camera.fps).tobytes())
                 proc.stdin.close()
             err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+            if proc.stderr:
+                proc.stderr.close()
             if proc.wait() != 0:
                 raise RuntimeError(f"ffmpeg could not write '{path}': {err.strip().splitlines()[-1:] or proc.returncode}")
     return path
