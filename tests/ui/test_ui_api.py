@@ -504,3 +504,44 @@ def test_server_process_serves_and_cleans_up(tmp_path):
     assert proc.returncode == 0, err
     assert not (work / job).exists()
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak memory from /proc (Linux)")
+def test_large_upload_streams_to_disk_not_memory(tmp_path):
+    """300 MB through the real server: its peak memory grows by far less than the upload."""
+    import http.client
+
+    size_mb = 300
+    big = tmp_path / "big.mov"
+    with open(big, "wb") as f:
+        f.truncate(size_mb << 20)  # sparse: no disk used until the server writes its copy
+    work = tmp_path / "work"
+    proc = subprocess.Popen([sys.executable, "-m", "avsync.cli", "ui", "--port", "0", "--work-dir", str(work), "--log-file", "",
+                             "--max-file-mb", str(size_mb + 1)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        host, port = proc.stdout.readline().split("http://", 1)[1].split("/", 1)[0].split(":")
+        before = _peak_rss_mb(proc.pid)
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        conn.request("POST", "/api/jobs", headers=H)
+        job = json.loads(conn.getresponse().read())["id"]
+        with open(big, "rb") as body:
+            conn.request("PUT", f"/api/jobs/{job}/files?name=big.mov", body=body,
+                         headers={**H, "Content-Length": str(size_mb << 20), "Content-Type": "application/octet-stream"})
+            resp = conn.getresponse()
+            answer = json.loads(resp.read())
+        conn.close()
+        peak = _peak_rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+    # The body arrived whole and was then refused as not media (zeros), so it was all read.
+    assert resp.status == 400 and "not a video or audio file" in answer["error"], answer
+    assert peak - before < 64, f"server peak memory grew by {peak - before:.0f} MB for a {size_mb} MB upload"
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc/PID/status")

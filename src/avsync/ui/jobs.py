@@ -320,7 +320,8 @@ class JobStore:
             except Exception as exc:  # noqa: BLE001 - the page shows it; the server lives on
                 log.exception("request failed")
                 with job.lock:
-                    job.state, job.error = "failed", _one_line(exc)
+                    # The visitor knows their files by name, not by where the server keeps them.
+                    job.state, job.error = "failed", _one_line(exc).replace(f"{job.upload_dir}/", "")
             finally:
                 self.running_id = None
                 with job.lock:

@@ -24,6 +24,7 @@ log = logging.getLogger("avsync.ui")
 
 MAX_POINTS = 1200
 SAMPLE_RATE = 16000
+ZOOM_S = {"audio": 0.05, "visual": 1.0}  # half-width of the close-up around the chosen offset
 
 
 def reduce_curve(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[list[float], list[float]]:
@@ -86,12 +87,24 @@ def plot_data(result: SyncResult, names: dict[str, str], report: Callable[[int, 
                 else:
                     lags, vals = _visual_curve(ref, v.path, result.max_offset_s, signals)
                 entry["lags_s"], entry["values"] = reduce_curve(lags, vals)
+                entry["zoom"] = _zoom(lags, vals, entry["offset_s"], ZOOM_S[m])
             except (AvsyncError, ValueError) as exc:
                 entry["note"] = _short(exc, v.path)
             correlation.append(entry)
         done += 1
         report(done, total)
     return {"reference": names[ref], "motion": motion, "correlation": correlation}
+
+
+def _zoom(lags: np.ndarray, vals: np.ndarray, offset: float | None, half_width: float) -> dict[str, list[float]] | None:
+    """The curve close to the chosen offset at full resolution: how sharp and how alone the peak is."""
+    if offset is None:
+        return None
+    near = np.abs(lags - offset) <= half_width
+    if near.sum() < 3:
+        return None
+    x, y = reduce_curve(lags[near], vals[near])
+    return {"lags_s": x, "values": y}
 
 
 def _methods_for(run_method: str, file_method: str) -> list[str]:

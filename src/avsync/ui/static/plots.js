@@ -26,7 +26,7 @@ function axis(ctx, x0, x1, y, lo, hi, unit) {
   ctx.lineTo(x1, y);
   ctx.stroke();
   const span = hi - lo || 1;
-  const step = niceStep(span / 6);
+  const step = niceStep(span / Math.max(2, Math.floor((x1 - x0) / 80))); // a label every 80 px or more
   ctx.textAlign = "center";
   for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) {
     const x = x0 + ((v - lo) / span) * (x1 - x0);
@@ -34,7 +34,9 @@ function axis(ctx, x0, x1, y, lo, hi, unit) {
     ctx.moveTo(x, y);
     ctx.lineTo(x, y + 4);
     ctx.stroke();
-    ctx.fillText(`${+v.toFixed(3)}${unit}`, x, y + 16);
+    const label = `${+v.toFixed(3)}${unit}`;
+    const half = ctx.measureText(label).width / 2;
+    if (x - half >= 0 && x + half <= ctx.canvas.clientWidth) ctx.fillText(label, x, y + 16); // no clipped labels
   }
 }
 
@@ -115,55 +117,69 @@ export class MotionPlot {
   }
 }
 
-// One correlation curve per file and method, the chosen offset marked.
+// One correlation curve per file and method, the chosen offset marked, and a close-up of its peak.
 export function drawCorrelations(container, data) {
   container.replaceChildren();
   if (!data.correlation.length) {
     container.append(el("p", { class: "hint", text: "No file besides the reference to correlate." }));
     return;
   }
+  const drawings = [];
   data.correlation.forEach((curve, i) => {
+    const hasOffset = curve.offset_s !== null && curve.offset_s !== undefined;
     const title = `${curve.name}: ${curve.method === "audio" ? "GCC-PHAT of the sound" : "motion-energy correlation"}` +
-      (curve.offset_s !== null && curve.offset_s !== undefined ? `, offset ${signed(curve.offset_s)} s` : ", no offset");
-    const canvas = el("canvas", { class: "correlation" });
-    const fig = el("div", { class: "correlation-plot" }, el("div", { class: "plot-title", text: title }), canvas);
+      (hasOffset ? `, offset ${signed(curve.offset_s)} s` : ", no offset");
+    const fig = el("div", { class: "correlation-plot" }, el("div", { class: "plot-title", text: title }));
     fig.dataset.name = curve.name;
     container.append(fig);
     if (!curve.lags_s) {
       fig.append(el("p", { class: "hint", text: curve.note || "no curve" }));
-      canvas.hidden = true;
       return;
     }
-    const { ctx, width } = prepare(canvas, 150);
-    const left = 40;
-    const right = width - 10;
-    const top = 8;
-    const bottom = 120;
-    const lags = curve.lags_s;
-    const vals = curve.values;
-    const lo = lags[0];
-    const hi = lags[lags.length - 1];
-    const vmax = Math.max(...vals.map(Math.abs), 1e-9);
-    const x = (t) => left + ((t - lo) / (hi - lo || 1)) * (right - left);
-    const y = (v) => top + (1 - (v / vmax + 1) / 2) * (bottom - top);
-    ctx.strokeStyle = "#ddd";
-    ctx.beginPath();
-    ctx.moveTo(left, y(0));
-    ctx.lineTo(right, y(0));
-    ctx.stroke();
-    ctx.strokeStyle = PALETTE[(i + 1) % PALETTE.length];
-    ctx.beginPath();
-    lags.forEach((t, k) => { if (k === 0) ctx.moveTo(x(t), y(vals[k])); else ctx.lineTo(x(t), y(vals[k])); });
-    ctx.stroke();
-    if (curve.offset_s !== null && curve.offset_s !== undefined && curve.offset_s >= lo && curve.offset_s <= hi) {
-      ctx.strokeStyle = "#000";
-      ctx.setLineDash([4, 3]);
-      ctx.beginPath();
-      ctx.moveTo(x(curve.offset_s), top);
-      ctx.lineTo(x(curve.offset_s), bottom);
-      ctx.stroke();
-      ctx.setLineDash([]);
+    const colour = PALETTE[(i + 1) % PALETTE.length];
+    const full = el("canvas", { class: "correlation" });
+    const row = el("div", { class: "curve-row" }, full);
+    fig.append(row);
+    drawings.push(() => drawCurve(full, curve.lags_s, curve.values, hasOffset ? curve.offset_s : null, colour));
+    if (curve.zoom) {
+      const zoom = el("canvas", { class: "correlation zoom" });
+      zoom.title = "close-up of the peak";
+      row.append(zoom);
+      drawings.push(() => drawCurve(zoom, curve.zoom.lags_s, curve.zoom.values, curve.offset_s, colour));
     }
-    axis(ctx, left, right, bottom + 4, lo, hi, " s");
   });
+  // Drawn once every figure is in place, so each canvas knows its final width.
+  for (const draw of drawings) draw();
+}
+
+function drawCurve(canvas, lags, vals, offset, colour) {
+  const { ctx, width } = prepare(canvas, 150);
+  const left = 12;
+  const right = width - 20;
+  const top = 8;
+  const bottom = 120;
+  const lo = lags[0];
+  const hi = lags[lags.length - 1];
+  const vmax = Math.max(...vals.map(Math.abs), 1e-9);
+  const x = (t) => left + ((t - lo) / (hi - lo || 1)) * (right - left);
+  const y = (v) => top + (1 - (v / vmax + 1) / 2) * (bottom - top);
+  ctx.strokeStyle = "#ddd";
+  ctx.beginPath();
+  ctx.moveTo(left, y(0));
+  ctx.lineTo(right, y(0));
+  ctx.stroke();
+  ctx.strokeStyle = colour;
+  ctx.beginPath();
+  lags.forEach((t, k) => { if (k === 0) ctx.moveTo(x(t), y(vals[k])); else ctx.lineTo(x(t), y(vals[k])); });
+  ctx.stroke();
+  if (offset !== null && offset >= lo && offset <= hi) {
+    ctx.strokeStyle = "#000";
+    ctx.setLineDash([4, 3]);
+    ctx.beginPath();
+    ctx.moveTo(x(offset), top);
+    ctx.lineTo(x(offset), bottom);
+    ctx.stroke();
+    ctx.setLineDash([]);
+  }
+  axis(ctx, left, right, bottom + 4, lo, hi, " s");
 }

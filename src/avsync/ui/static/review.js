@@ -173,7 +173,8 @@ export class SyncPlayer {
     this.overlay(tile, target);
     const error = target - media.currentTime;
     if (media.paused) {
-      media.currentTime = target;
+      // Seek only when needed: a seek makes the file stall, and a stall pauses everything again.
+      if (Math.abs(error) > SOFT_CORRECTION_S) media.currentTime = target;
       media.playbackRate = this.mapping(tile).rate;
       media.play().catch(() => {});
     } else if (Math.abs(error) > HARD_CORRECTION_S) {
