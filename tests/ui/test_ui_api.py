@@ -215,6 +215,20 @@ def test_negative_offsets_with_another_reference(client, clips):
     assert rows["cam1.mp4"]["method"] == "visual"
 
 
+def test_both_methods_side_by_side(client, clips):
+    job = new_job(client)
+    for key in ("cam1", "cam2", "recorder"):
+        put(client, job, clips[key])
+    state = sync(client, job, method="both")
+    rows = {v["path"]: v for v in state["result"]["videos"]}
+    assert rows["cam2.mp4"]["audio_offset_s"] == pytest.approx(OFFSET_CAM2, abs=0.01)
+    assert rows["cam2.mp4"]["visual_offset_s"] == pytest.approx(OFFSET_CAM2, abs=0.05)
+    assert rows["recorder.wav"].get("visual_offset_s") is None
+    curves = sorted((c["name"], c["method"]) for c in client.get(f"/api/jobs/{job}/plots").json["correlation"])
+    # No motion curve for the recorder: it has no picture.
+    assert curves == [("cam2.mp4", "audio"), ("cam2.mp4", "visual"), ("recorder.wav", "audio")]
+
+
 def test_unrelated_file_is_reported_with_a_reason(client, clips):
     job = new_job(client)
     put(client, job, clips["cam1"])

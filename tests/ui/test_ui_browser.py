@@ -228,6 +228,13 @@ def test_upload_sync_review_download_in_chromium(browser, server, clips):
         assert zf.testzip() is None
     d.save_screenshot(str(d.downloads / "page.png"))
 
+    # A reload of the tab comes back to the same request, result and downloads.
+    d.refresh()
+    wait_for(d, lambda d: d.find_elements(By.CSS_SELECTOR, "#results tr[data-name='cam1.mp4']"), "the result after a reload")
+    assert d.find_element(By.ID, "request-id").text == job
+    assert d.find_element(By.CSS_SELECTOR, "#results tr[data-name='cam1.mp4'] td.offset").text == shown
+    wait_for(d, lambda d: d.find_element(By.ID, "zip-link").is_displayed(), "the ZIP link after a reload")
+
     # Finish: the request's folder is removed and the page starts a new request.
     d.find_element(By.ID, "finish").click()
     d.switch_to.alert.accept()

@@ -140,7 +140,7 @@ def create_app(work_dir: str | Path, limits: Limits | None = None, *, loopback_o
     def media(job_id: str, name: str) -> Response:
         job = _job(job_id)
         upload = job.uploads.get(name)
-        if upload is None or not upload.info:
+        if upload is None or not upload.ready:
             abort(404, f"'{name}': no such file in this request")
         resp = send_file(inside(job.upload_dir, name), mimetype=media_type(name), conditional=True, max_age=0)
         resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -61,7 +61,11 @@ class Upload:
     name: str  # the safe name, as stored and shown
     original: str  # as the browser sent it
     size: int
-    info: dict[str, Any]
+    info: dict[str, Any]  # empty while the file is still arriving
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.info)
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "original": self.original, "size": self.size, **self.info}
@@ -121,7 +125,7 @@ class Job:
                 "run": self.runs,
                 "progress": progress,
                 "error": self.error,
-                "files": [u.to_dict() for u in self.uploads.values()],
+                "files": [u.to_dict() for u in self.uploads.values() if u.ready],
                 "settings": self.settings,
                 "result": self.result,
                 "outputs": list(self.outputs),
@@ -252,7 +256,7 @@ class JobStore:
         with job.lock:
             if job.busy:
                 raise UploadError("a sync is running for these files; wait for it to finish before adding files", 409)
-            if len(job.uploads) + job.receiving >= lim.max_files:
+            if len(job.uploads) >= lim.max_files:  # arriving files count: their names are reserved
                 raise UploadError(f"at most {lim.max_files} files per request", 413)
             used = sum(u.size for u in job.uploads.values())
             if used + length > lim.max_job_bytes:
@@ -260,7 +264,7 @@ class JobStore:
             if shutil.disk_usage(self.root).free - length < lim.min_free_bytes:
                 raise UploadError(f"'{original}': not enough free disk space on the server for {human_size(length)}", 507)
             name = unique_name(safe_name(original), job.uploads)
-            job.uploads[name] = Upload(name, original, 0, {})  # reserves the name while it arrives
+            job.uploads[name] = Upload(name, original, length, {})  # reserves the name and the space while it arrives
             job.receiving += 1
         path = inside(job.upload_dir, name)
         try:
@@ -287,7 +291,7 @@ class JobStore:
             if job.busy:
                 raise UploadError("a sync is running for these files; wait for it to finish", 409)
             upload = job.uploads.get(name)
-            if upload is None or upload.size == 0 and not upload.info:
+            if upload is None or not upload.ready:
                 raise UploadError(f"'{name}': no such file in this request", 404)
             del job.uploads[name]
         inside(job.upload_dir, name).unlink(missing_ok=True)
@@ -302,7 +306,7 @@ class JobStore:
                 raise UploadError("a sync is already running for these files", 409)
             if job.receiving:
                 raise UploadError("files are still uploading; wait for them to finish", 409)
-            job.state, job.stage, job.done, job.total = "queued", "waiting for another sync to finish", 0, 0
+            job.state, job.stage, job.done, job.total = "queued", "starting", 0, 0
             job.settings, job.error, job.result, job.plots = clean, None, None, None
             job.outputs, job.zip_name, job.output_error = [], None, None
             job.runs += 1
@@ -313,7 +317,11 @@ class JobStore:
     def _run(self, job: Job) -> None:
         from avsync.ui.pipeline import run_job
 
-        with self.run_lock:
+        if not self.run_lock.acquire(blocking=False):
+            with job.lock:
+                job.stage = "waiting for another sync to finish"
+            self.run_lock.acquire()
+        try:
             self.running_id = job.id
             try:
                 run_job(job)
@@ -329,13 +337,15 @@ class JobStore:
                     removed = job.removed
                 if removed:
                     self._delete(job)
+        finally:
+            self.run_lock.release()
 
 
 def validate_settings(settings: dict[str, Any], job: Job) -> dict[str, Any]:
     """The sync choices from the page, checked, with one clear message for the first problem."""
     if not isinstance(settings, dict):
         raise UploadError("expected the sync settings as a JSON object")
-    names = [n for n, u in job.uploads.items() if u.info]
+    names = [n for n, u in job.uploads.items() if u.ready]
     if len(names) < 2:
         have = "no file" if not names else f"only '{names[0]}'"
         raise UploadError(f"upload at least two recordings to sync ({have} so far): "

@@ -25,7 +25,7 @@ def run_job(job: Job) -> None:
 
     with job.lock:
         settings = dict(job.settings)
-        names = {str(job.upload_dir / n): n for n, u in job.uploads.items() if u.info}
+        names = {str(job.upload_dir / n): n for n, u in job.uploads.items() if u.ready}
         job.state, job.stage = "syncing", "starting"
     by_name = {n: p for p, n in names.items()}
     paths = list(names)

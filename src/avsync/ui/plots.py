@@ -78,7 +78,8 @@ def plot_data(result: SyncResult, names: dict[str, str], report: Callable[[int, 
     for v in usable:
         if v.path == ref:
             continue
-        methods = _methods_for(result.method, v.method)
+        # Each method only where both files have the stream it compares.
+        methods = [m for m in _methods_for(result.method, v.method) if _has_stream(m, result[ref]) and _has_stream(m, v)]
         for m in methods:
             entry = {"name": names[v.path], "method": m, "offset_s": _offset_for(v, m, result.method)}
             try:
@@ -105,6 +106,10 @@ def _zoom(lags: np.ndarray, vals: np.ndarray, offset: float | None, half_width: 
         return None
     x, y = reduce_curve(lags[near], vals[near])
     return {"lags_s": x, "values": y}
+
+
+def _has_stream(method: str, v) -> bool:
+    return (v.has_audio if method == "audio" else v.has_video) is not False
 
 
 def _methods_for(run_method: str, file_method: str) -> list[str]:

@@ -176,12 +176,21 @@ function renderResults(result) {
       conf,
       el("td", { class: "num", text: v.status === "ok" || v.status === "low_confidence" ? signed(v.drift_ppm, 1) : "—" }),
       el("td", { class: "status", text: v.status.replace("_", " ") }),
-      el("td", { class: "reason", text: v.reason || "" }));
+      el("td", { class: "reason", text: [v.reason, bothMethods(v)].filter(Boolean).join(" ") }));
     row.dataset.name = v.path;
     body.append(row);
   }
   $("result-json").href = `/api/jobs/${state.job.id}/result.json`;
   show($("results-section"), true);
+}
+
+// With the method "both": each method's own offset and how far apart they are.
+function bothMethods(v) {
+  if (v.audio_offset_s === undefined && v.visual_offset_s === undefined) return "";
+  const one = (x) => (x === null || x === undefined ? "none" : `${signed(x)} s`);
+  const parts = [`audio ${one(v.audio_offset_s)}`, `visual ${one(v.visual_offset_s)}`];
+  if (v.audio_video_diff !== undefined && v.audio_video_diff !== null) parts.push(`apart ${(1000 * Math.abs(v.audio_video_diff)).toFixed(0)} ms`);
+  return parts.join(", ");
 }
 
 function renderReview(result, uploaded) {
