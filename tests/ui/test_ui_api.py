@@ -371,14 +371,23 @@ def test_interrupted_upload_leaves_nothing(app, clips):
     assert list(job.upload_dir.iterdir()) == [] and job.uploads == {} and job.receiving == 0
 
 
-def test_request_limit(tmp_path):
+def test_request_limit(tmp_path, clips):
+    """At most max_jobs requests hold files; empty ones (open tabs) are capped further out."""
     app = make_app(tmp_path, Limits(max_jobs=2))
     try:
         c = app.test_client()
-        new_job(c)
-        new_job(c)
+        jobs = [new_job(c) for _ in range(3)]
+        assert put(c, jobs[0], clips["cam1"]).status_code == 201
+        assert put(c, jobs[1], clips["cam1"]).status_code == 201
+        r = put(c, jobs[2], clips["cam1"])
+        assert r.status_code == 503 and "busy with the files of 2 other requests" in r.json["error"]
+        assert put(c, jobs[1], clips["cam2"]).status_code == 201  # a request already holding files goes on
+        for _ in range(5):
+            new_job(c)
         r = c.post("/api/jobs", headers=H)
-        assert r.status_code == 503 and "busy" in r.json["error"]
+        assert r.status_code == 503 and "busy with 8 open requests" in r.json["error"]
+        assert c.delete(f"/api/jobs/{jobs[0]}", headers=H).status_code == 204
+        assert put(c, jobs[2], clips["cam1"]).status_code == 201
     finally:
         app.extensions["avsync_jobs"].close()
 
@@ -512,6 +521,12 @@ def test_server_process_serves_and_cleans_up(tmp_path):
         with urllib.request.urlopen(req, timeout=10) as r:
             job = json.loads(r.read())["id"]
         assert (work / job).is_dir()
+        port = url.rsplit(":", 1)[1].strip("/")
+        second = subprocess.run([sys.executable, "-m", "avsync.cli", "ui", "--port", port, "--work-dir", str(tmp_path / "w2"),
+                                 "--log-file", ""], capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert second.stderr.strip().splitlines() == [f"avsync ui: error: cannot listen on 127.0.0.1:{port}: Address already in use: "
+                                                      "another program uses it; choose another --port"]
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=30)

@@ -62,9 +62,6 @@ def run_ui(args: argparse.Namespace) -> int:
 
     limits = Limits(max_file_bytes=int(args.max_file_mb * 2**20), max_job_bytes=int(args.max_request_mb * 2**20),
                     max_files=args.max_files, max_jobs=args.max_requests, keep_s=args.keep_minutes * 60)
-    try:
-        serve(args.host, args.port, work_dir=args.work_dir, limits=limits, log_file=args.log_file or None, open_browser=args.open,
-              access_log=bool(getattr(args, "verbose", False)))
-    except OSError as exc:
-        raise OSError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from exc
+    serve(args.host, args.port, work_dir=args.work_dir, limits=limits, log_file=args.log_file or None, open_browser=args.open,
+          access_log=bool(getattr(args, "verbose", False)))
     return 0

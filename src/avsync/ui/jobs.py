@@ -25,6 +25,7 @@ from avsync.ui.files import UploadError, check_media, human_size, inside, safe_n
 log = logging.getLogger("avsync.ui")
 
 JOB_ID_CHARS = 24  # hex: 96 random bits
+EMPTY_JOBS_PER_JOB = 4
 METHODS = ("audio", "visual", "auto", "both")
 BUSY = ("queued", "syncing", "plots", "writing")
 _LOG_FORMAT = "%(asctime)s %(request_id)s %(levelname)s %(name)s: %(message)s"
@@ -37,7 +38,7 @@ class Limits:
     max_file_bytes: int = 4 << 30
     max_job_bytes: int = 16 << 30
     max_files: int = 8
-    max_jobs: int = 8  # jobs with files on disk at once
+    max_jobs: int = 8  # requests with files on disk at once (empty ones, up to 4x as many, cost nothing)
     keep_s: float = 3600.0  # a job untouched this long is removed
     min_free_bytes: int = 512 << 20  # disk space left free after an upload
 
@@ -172,8 +173,8 @@ class JobStore:
     def create(self) -> Job:
         with self.lock:
             self._sweep_locked()
-            if len(self.jobs) >= self.limits.max_jobs:
-                raise UploadError(f"the server is busy with {len(self.jobs)} requests; try again later "
+            if len(self.jobs) >= EMPTY_JOBS_PER_JOB * self.limits.max_jobs:
+                raise UploadError(f"the server is busy with {len(self.jobs)} open requests; try again later "
                                   "or finish an open one", 503)
             job_id = secrets.token_hex(JOB_ID_CHARS // 2)
             folder = self.root / job_id
@@ -253,6 +254,11 @@ class JobStore:
         lim = self.limits
         if length is None:
             raise UploadError("the upload must say its size (Content-Length)", 411)
+        if not job.uploads:
+            with self.lock:
+                holding = sum(1 for j in self.jobs.values() if j.uploads and j is not job)
+            if holding >= lim.max_jobs:
+                raise UploadError(f"the server is busy with the files of {holding} other requests; try again later", 503)
         with job.lock:
             if job.busy:
                 raise UploadError("a sync is running for these files; wait for it to finish before adding files", 409)

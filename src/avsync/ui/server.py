@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import logging
 import shutil
@@ -18,8 +19,11 @@ SWEEP_EVERY_S = 60.0
 
 
 def is_loopback(host: str) -> bool:
-    """>>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
-    (True, True, False)"""
+    """Whether ``host`` is this machine only.
+
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("::1"), is_loopback("0.0.0.0")
+    (True, True, True, False)
+    """
     if host == "localhost":
         return True
     try:
@@ -48,6 +52,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, work_dir: str | Path | N
     app = create_app(root, limits, loopback_only=loopback, log_file=log_file)
     store = app.extensions["avsync_jobs"]
     try:
+        _check_address(host, port)
         server = make_server(host, port, app, threaded=True)
     except BaseException:
         store.close()
@@ -79,6 +84,25 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, work_dir: str | Path | N
         if own_dir:
             shutil.rmtree(root, ignore_errors=True)
         print("avsync ui: stopped; request files removed", file=sys.stderr, flush=True)
+
+
+def _check_address(host: str, port: int) -> None:
+    """Fails with one line when the address cannot be bound (werkzeug would print a paragraph
+    and exit)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise OSError(f"cannot listen on {host}: unknown address ({exc.strerror})") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            hint = ": another program uses it; choose another --port" if exc.errno == errno.EADDRINUSE else ""
+            raise OSError(f"cannot listen on {host}:{port}: {exc.strerror}{hint}") from exc
 
 
 def _stop_on_sigterm() -> None:
