@@ -215,6 +215,7 @@ def test_negative_offsets_with_another_reference(client, clips):
     assert rows["cam1.mp4"]["method"] == "visual"
 
 
+@pytest.mark.slow
 def test_both_methods_side_by_side(client, clips):
     job = new_job(client)
     for key in ("cam1", "cam2", "recorder"):
@@ -241,6 +242,7 @@ def test_unrelated_file_is_reported_with_a_reason(client, clips):
     assert client.get(f"/api/jobs/{job}/zip").status_code == 404
 
 
+@pytest.mark.slow
 def test_resync_with_other_settings_replaces_the_result(client, clips):
     job = new_job(client)
     put(client, job, clips["cam1"])
