@@ -59,9 +59,10 @@ LEVELS = ("low", "medium", "high")
 
 # Content levels, measured on the original (documented in the README and metadata):
 # motion: mean absolute luma change between consecutive frames (0-255 scale) on the 160x90
-#   box-averaged grid of avsync.motion_energy. A talking head that barely moves is ~0.3-0.6, a
-#   face crop that fills the frame ~3, a hand-held or busy scene 5 and more.
-MOTION_THRESHOLDS = (1.0, 4.0)
+#   box-averaged grid of avsync.motion_energy. A talking head that barely moves in a wide shot is
+#   0.3-0.6 (low), a face crop that fills the frame about 3 (high), small objects moving over a
+#   still background in between (medium).
+MOTION_THRESHOLDS = (0.5, 2.0)
 # audio: RMS of the whole track (mono, 16 kHz) in dBFS. Quiet room or distant speaker below
 #   -35 dBFS, normal close speech about -30 to -20, loud/compressed material above -20.
 AUDIO_THRESHOLDS_DBFS = (-35.0, -20.0)

@@ -28,6 +28,8 @@ from evaluation.degrade import WORK_RATE, Degradation
 TIMESCALE = 90000  # 1 ms = 90 ticks; 25, 24, 30, 29.97, 50 fps frames all fall on ticks
 PLAIN_CRF = 18
 PLAIN_AUDIO_BITRATE_K = 192
+MIN_SHORT_SIDE = 144  # degraded copies are not scaled below this (unless the original is smaller)
+MIN_VIDEO_KBPS = 150  # below this x264 starts with grey frames: no camera does that
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,8 @@ def video_chain(src: SourceInfo, offset_ms: int, deg: Degradation | None) -> tup
     steps = ["settb=AVTB"]
     first = src.video_start_s
     if deg is not None:
-        steps.append(f"fps={_rate(deg.fps)}:start_time=0")
+        # fps sets the time base to 1/fps: back to microseconds so the shift below stays exact.
+        steps += [f"fps={_rate(deg.fps)}:start_time=0", "settb=AVTB"]
         rate, first = deg.fps[0] / deg.fps[1], 0.0
     else:
         rate = src.fps if src.fps > 0 else 25.0
@@ -96,7 +99,7 @@ def video_chain(src: SourceInfo, offset_ms: int, deg: Degradation | None) -> tup
     if deg is not None:
         fw, x0, y0 = deg.crop
         cw, ch = _even(w * fw), _even(h * fw)
-        ow, oh = _even(cw * deg.scale), _even(ch * deg.scale)
+        ow, oh = output_size(src, deg)
         post += [
             f"crop={cw}:{ch}:{int(x0 * w)}:{int(y0 * h)}",
             f"scale={ow}:{oh}:flags=bicubic",
@@ -108,6 +111,13 @@ def video_chain(src: SourceInfo, offset_ms: int, deg: Degradation | None) -> tup
         post.append("format=yuv420p")
     graph += f";[shifted]{','.join(post) or 'null'}[v]"
     return graph, rate
+
+
+def output_size(src: SourceInfo, deg: Degradation) -> tuple[int, int]:
+    """Size of a degraded copy: the crop, scaled by ``deg.scale`` but not below MIN_SHORT_SIDE."""
+    cw, ch = _even(_even(src.width) * deg.crop[0]), _even(_even(src.height) * deg.crop[0])
+    scale = max(deg.scale, min(1.0, MIN_SHORT_SIDE / min(cw, ch)))
+    return _even(cw * scale), _even(ch * scale)
 
 
 def audio_chain(offset_ms: int, deg: Degradation | None, noise_amplitude: float) -> str:
@@ -157,9 +167,9 @@ def ffmpeg_args(original: Path, output: Path, src: SourceInfo, offset_ms: int, d
         if deg is None:
             codecs += ["-crf", str(PLAIN_CRF)]
         else:
-            fw = deg.crop[0] * deg.scale
-            kbps = max(50, int(src.width * src.height * fw * fw * rate * deg.bits_per_pixel / 1000))
-            codecs += ["-b:v", f"{kbps}k", "-maxrate", f"{2 * kbps}k", "-bufsize", f"{2 * kbps}k"]
+            ow, oh = output_size(src, deg)
+            kbps = max(MIN_VIDEO_KBPS, int(ow * oh * deg.fps[0] / deg.fps[1] * deg.bits_per_pixel / 1000))
+            codecs += ["-b:v", f"{kbps}k"]
         codecs += ["-fps_mode", "passthrough", "-enc_time_base:v", f"1/{TIMESCALE}", "-video_track_timescale", str(TIMESCALE)]
     if src.has_audio:
         amp = noise_amplitude(audio_rms_dbfs, deg) if deg is not None else 0.0

@@ -6,11 +6,12 @@ same plan), turned into ffmpeg filters by :mod:`evaluation.copies`, and recorded
 
 What a plan holds, and why:
 - framing: a crop of 75-95 % of the picture at a random place, scaled to 50-100 % of that size
-  (another camera's position and sensor);
+  but not below 144 pixels (another camera's position and sensor);
 - exposure: brightness, contrast and gamma (another camera's exposure and tone curve);
 - pixel noise: temporal noise on every frame (a smaller, noisier sensor);
 - frame rate: another one of 24, 25, 30, 29.97 and 50 fps (frames resampled to it);
-- video bitrate: 0.03-0.12 bits per pixel and frame (re-encoding at another quality);
+- video bitrate: 0.05-0.15 bits per pixel and frame, at least 150 kb/s (re-encoding at another
+  quality);
 - audio EQ: high-pass, low-pass and one peaking band (another microphone);
 - audio noise: pink noise 10-25 dB below the original's RMS (a noisier room or preamp);
 - reverb: two echoes of 20-90 ms in half of the cases (another place in the room);
@@ -103,7 +104,7 @@ def draw(rng: np.random.Generator, source_fps: float, max_drift_ppm: float = 0.0
         gamma=float(rng.uniform(0.75, 1.3)),
         pixel_noise=int(rng.integers(3, 12)),
         fps=fps,
-        bits_per_pixel=float(rng.choice([0.03, 0.06, 0.12])),
+        bits_per_pixel=float(rng.choice([0.05, 0.08, 0.15])),
         highpass_hz=float(rng.uniform(80, 300)),
         lowpass_hz=float(rng.uniform(3500, 7500)),
         eq_hz=float(rng.uniform(500, 3000)),

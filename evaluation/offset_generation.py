@@ -13,7 +13,7 @@ them records the settings, so ``run_batch`` finds the originals again.
     python -m evaluation.offset_generation --demo 3 --output-dir evaluation/results/demo/cases
 
 Levels (measured on the original, thresholds in :mod:`evaluation.common`): motion_level from the
-mean motion energy (low < 1.0 <= medium < 4.0 <= high, mean absolute luma change per frame on
+mean motion energy (low < 0.5 <= medium < 2.0 <= high, mean absolute luma change per frame on
 the 160x90 grid), audio_energy_level from the track's RMS (low < -35 dBFS <= medium < -20 dBFS
 <= high).
 
