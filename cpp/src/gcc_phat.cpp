@@ -212,8 +212,6 @@ std::vector<PhatPeak> gcc_phat_windowed(const float* a, size_t na, const float* 
         energy_a += double(a[i]) * a[i];
       }
       for (size_t i = 0; i < len_b; ++i) energy_b += double(fb[i]) * fb[i];
-      apply_taper(fb.data(), len_b, taper);
-      apply_taper(fa.data() + (from - as), size_t(to - from), taper);
       // Needs at least a window's worth of a, and sound in both.
       if (to - from < int64_t(len_b) || energy_a <= 1e-12 || energy_b <= 1e-12) {
         peaks[w] = PhatPeak{};
@@ -221,6 +219,8 @@ std::vector<PhatPeak> gcc_phat_windowed(const float* a, size_t na, const float* 
         peaks[w].lag = center_lag;
         continue;
       }
+      apply_taper(fb.data(), len_b, taper);
+      apply_taper(fa.data() + (from - as), size_t(to - from), taper);
       plan.exec(fa.data(), 1.0f, true);
       plan.exec(fb.data(), 1.0f, true);
       phat_cross_spectrum(fa.data(), fb.data(), n);

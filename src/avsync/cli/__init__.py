@@ -20,10 +20,12 @@ from avsync import __version__
 
 # subcommand -> module that defines it, in the order `avsync --help` lists them
 COMMANDS: dict[str, str] = {
+    "demo": "avsync.cli.demo_cmd",
     "sync": "avsync.cli.sync_cmds",
     "apply": "avsync.cli.sync_cmds",
     "info": "avsync.cli.media_cmds",
     "extract-audio": "avsync.cli.media_cmds",
+    "ui": "avsync.cli.ui_cmd",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -252,17 +252,22 @@ def record(scene: Scene, camera: Camera, path: str | os.PathLike[str]) -> Path:
                 codecs += ["-c:v", "libx264", "-preset", "veryfast", "-crf", str(camera.crf), "-pix_fmt", "yuv420p", "-g", "50"]
             if camera.audio and path.suffix.lower() in (".mp4", ".mov", ".m4a", ".mkv"):
                 codecs += ["-c:a", "aac", "-b:a", "160k"]
-            proc = subprocess.Popen([*cmd, *maps, *codecs, str(out)], stdin=subprocess.PIPE if camera.video else subprocess.DEVNULL, stderr=subprocess.PIPE)
-            if camera.video:
-                assert proc.stdin is not None
-                n_frames = int(np.floor(duration * camera.fps + 1e-9))
-                for first in range(0, n_frames, 50):
-                    idx = np.arange(first, min(n_frames, first + 50))
-                    proc.stdin.write(render_frames(scene, camera, idx / camera.fps).tobytes())
-                proc.stdin.close()
-            err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
-            if proc.wait() != 0:
-                raise RuntimeError(f"ffmpeg could not write '{path}': {err.strip().splitlines()[-1:] or proc.returncode}")
+            with tempfile.TemporaryFile() as err:
+                proc = subprocess.Popen([*cmd, *maps, *codecs, str(out)], stdin=subprocess.PIPE if camera.video else subprocess.DEVNULL, stderr=err)
+                try:
+                    if camera.video:
+                        assert proc.stdin is not None
+                        n_frames = int(np.floor(duration * camera.fps + 1e-9))
+                        for first in range(0, n_frames, 50):
+                            idx = np.arange(first, min(n_frames, first + 50))
+                            proc.stdin.write(render_frames(scene, camera, idx / camera.fps).tobytes())
+                        proc.stdin.close()
+                finally:
+                    code = proc.wait()
+                if code != 0:
+                    err.seek(0)
+                    lines = err.read().decode("utf-8", "replace").strip().splitlines()
+                    raise RuntimeError(f"ffmpeg could not write '{path}': {lines[-1] if lines else code}")
     return path
 
 

@@ -191,7 +191,9 @@ def _measure_pairs(
         for done, (i, j) in enumerate(pairs, 1):
             a, b = sources[i], sources[j]
             pm = _pair_method(a, b, method)
-            est = _estimate(a, b, pm, max_offset_s, drift)
+            # Two files each within ±M of the reference can be up to 2M apart.
+            bound = max_offset_s if (max_offset_s is None or ref in (i, j)) else 2 * max_offset_s
+            est = _estimate(a, b, pm, bound, drift)
             bar.update(1)
             report(f"{method} pairs", done, len(pairs))
             key = len(measurements)
