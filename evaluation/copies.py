@@ -82,9 +82,11 @@ def video_chain(src: SourceInfo, offset_ms: int, deg: Degradation | None) -> tup
         rate, first = deg.fps[0] / deg.fps[1], 0.0
     else:
         rate = src.fps if src.fps > 0 else 25.0
-    if offset_ms >= 0:
-        steps.append(f"setpts=PTS+{shift:.6f}/TB")
-    else:
+    if offset_ms > 0:
+        # interleave (below) drops the last frame of its inputs in FFmpeg 5.1: a clone of the last
+        # frame is appended so that it drops that instead of a real one.
+        steps += [f"setpts=PTS+{shift:.6f}/TB", "tpad=stop=1:stop_mode=clone"]
+    elif offset_ms < 0:
         steps += [f"trim=start={-shift:.6f}", f"setpts=PTS-{-shift:.6f}/TB"]
     w, h = _even(src.width), _even(src.height)
     steps += [f"scale={w}:{h}", "format=yuv420p", "setsar=1"]

@@ -131,6 +131,8 @@ def run_case(case: dict[str, str], original: Path, copy: Path, methods: Sequence
         except Exception as exc:  # noqa: BLE001 - one failing case must not stop the batch
             rec["error"] = f"{type(exc).__name__}: {exc}"
             log.warning("%s %s failed: %s", case["video_id"], method, rec["error"])
+        if rec["error"]:  # name the real files, not the case's temporary links
+            rec["error"] = str(rec["error"]).replace(str(ref), str(original)).replace(str(vid), str(copy))
         rec.update(runtime_seconds=time.perf_counter() - t0, peak_cpu_percent=mon.peak_cpu_percent,
                    peak_memory_mb=mon.peak_memory_mb, start_memory_mb=mon.start_memory_mb, samples=mon.samples)
         records.append(rec)
