@@ -14,6 +14,7 @@ import argparse
 import csv
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -127,7 +128,7 @@ def run_cli(name: str, parser: argparse.ArgumentParser, run: Callable[[argparse.
     from avsync.cli import normalise_flags
 
     parser.add_argument("--verbose", action="store_true", help="debug logging and full tracebacks")
-    args = parser.parse_args(normalise_flags(list(sys.argv[1:] if argv is None else argv)))
+    args = parser.parse_args(_join_negative_values(normalise_flags(list(sys.argv[1:] if argv is None else argv))))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(run(args) or 0)
@@ -140,6 +141,22 @@ def run_cli(name: str, parser: argparse.ArgumentParser, run: Callable[[argparse.
         text = str(exc).strip()
         print(f"{name}: error: {text.splitlines()[0] if text else type(exc).__name__}", file=sys.stderr)
         return 1
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    """``--offsets-ms -1500,700`` -> ``--offsets-ms=-1500,700``: argparse would take a value that
+    starts with '-' and holds a comma for an option."""
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--offsets-ms" and i + 1 < len(argv) and re.match(r"-?\d", argv[i + 1]):
+            out.append(f"{arg}={argv[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
 
 
 def relative_or_absolute(path: Path, base: Path) -> str:

@@ -7,7 +7,8 @@
 For each condition (``--conditions plain,degraded``) it runs offset_generation into
 ``OUTPUT/CONDITION/cases``, run_batch into ``OUTPUT/CONDITION`` (results.csv, cases.jsonl,
 diagnostics/), compute_metrics (metrics.json, metrics.md) and visualize_results (plots/), then
-writes ``OUTPUT/summary.md`` with the main table of every condition. Re-running resumes: copies
+writes ``OUTPUT/summary.md`` with the main table of every condition and ``OUTPUT/comparison.png``
+(every method under every condition). Re-running resumes: copies
 and results already made are kept (``--force`` redoes them).
 """
 
@@ -75,13 +76,14 @@ def run(args: argparse.Namespace) -> int:
             gen += ["--max-drift-ppm", str(args.max_drift_ppm)]
         _step("offset_generation", gen)
         _step("run_batch", ["--metadata", str(base / "cases" / "metadata.csv"), "--results-dir", str(base),
-                                            "--diagnostics-dir", str(base / "diagnostics"), *force])
-        _step("compute_metrics", ["--results", str(base / "results.csv"), "--output", str(base),
-                                                        "--title", f"{cond} copies"])
-        _step("visualize_results", ["--results", str(base / "results.csv"), "--diagnostics-dir",
-                                                            str(base / "diagnostics"), "--output", str(base / "plots")])
+                            "--diagnostics-dir", str(base / "diagnostics"), *force])
+        _step("compute_metrics", ["--results", str(base / "results.csv"), "--output", str(base), "--title", f"{cond} copies"])
+        _step("visualize_results", ["--results", str(base / "results.csv"), "--diagnostics-dir", str(base / "diagnostics"),
+                                    "--output", str(base / "plots")])
         metrics = json.loads((base / "metrics.json").read_text(encoding="utf-8"))
         tables.append(compute_metrics.markdown(metrics, f"{cond} copies").split("\n\n### ")[0])
+    compare = [f"--compare={cond}={out / cond / 'results.csv'}" for cond in conditions]
+    _step("visualize_results", [*compare, "--output", str(out)])
     from avsync.media.ffmpeg import write_text_atomic
 
     elapsed = time.perf_counter() - started

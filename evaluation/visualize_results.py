@@ -7,8 +7,9 @@ Writes ``error_distribution.png`` (absolute error per method, log scale), ``esti
 ``error_vs_content.png`` (error by motion level and audio energy level), ``runtime_memory.png``
 (runtime and peak memory per method), ``confidence_vs_error.png``, and ``motion_signals.png``
 (the motion energy of the original and the copy before and after alignment, from the NPZ files,
-for the cases where the visual method did worst and best). matplotlib runs with the Agg backend
-and is imported only here.
+for the cases where the visual method did worst and best). With ``--compare plain=A.csv
+--compare degraded=B.csv`` it draws only ``comparison.png``: every method under every condition
+in one panel (the README's plot). matplotlib runs with the Agg backend and is imported only here.
 """
 
 from __future__ import annotations
@@ -202,6 +203,45 @@ def motion_signals(df, diag: Path, out: Path, count: int, dpi: int) -> Path | No
     return _save(fig, out / "motion_signals.png", dpi)
 
 
+def comparison(tables: dict[str, object], out: Path, frame_ms: float, dpi: int) -> Path:
+    """One panel: absolute error of each method under each condition (e.g. plain and degraded
+    copies), every run a dot, runs without an estimate as crosses at the top."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    rng = np.random.default_rng(0)
+    labels, x = [], 0
+    all_err = np.concatenate([t["absolute_error_ms"].to_numpy(float) for t in tables.values()])
+    finite = all_err[np.isfinite(all_err)]
+    top = max(1000.0, float(finite.max()) * 3) if finite.size else 1000.0
+    for method in METHODS:
+        for cond, df in tables.items():
+            e = df.loc[df["method_type"] == method, "absolute_error_ms"].to_numpy(float)
+            if e.size == 0:
+                continue
+            ok = np.isfinite(e)
+            jitter = rng.uniform(-0.15, 0.15, e.size)
+            ax.scatter(x + jitter[ok], np.maximum(e[ok], FLOOR_MS), s=14, color=COLORS.get(method, "gray"), alpha=0.75)
+            if (~ok).any():
+                ax.scatter(x + jitter[~ok], np.full(int((~ok).sum()), top), marker="x", s=22, color=COLORS.get(method, "gray"))
+            label = f"{method}\n{cond}"
+            if ok.any():  # the median over the runs that answered, as in metrics.md
+                med = float(np.median(e[ok]))
+                ax.plot([x - 0.28, x + 0.28], [max(med, FLOOR_MS)] * 2, color="k", lw=1.6)
+                label += f"\nmedian {med:.2g} ms"
+            if (~ok).any():
+                label += f"\n{int((~ok).sum())} of {e.size} no estimate"
+            labels.append(label)
+            x += 1
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.set_yscale("log")
+    ax.axhline(frame_ms, color="gray", ls="--", lw=0.8)
+    ax.text(x - 0.5, frame_ms * 1.15, f"one frame ({frame_ms:g} ms)", ha="right", fontsize=7, color="gray")
+    ax.set_ylabel("absolute error (ms, log)")
+    ax.set_title("x: no estimate (no_match)", fontsize=8, loc="right")
+    fig.tight_layout()
+    return _save(fig, out / "comparison.png", dpi)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m evaluation.visualize_results", description=__doc__.split("\n\n")[0])
     p.add_argument("--results", type=Path, default=DEFAULT_RESULTS / "results.csv")
@@ -210,14 +250,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frame-ms", type=float, default=40.0, help="the one-frame line drawn on error axes")
     p.add_argument("--signal-cases", type=int, default=6, help="cases shown in motion_signals.png")
     p.add_argument("--dpi", type=int, default=90)
+    p.add_argument("--compare", action="append", metavar="LABEL=RESULTS.csv",
+                   help="draw only comparison.png: each method under each labelled results file (repeat the flag)")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from evaluation.compute_metrics import load_results
 
-    df = load_results(args.results)
     args.output.mkdir(parents=True, exist_ok=True)
+    if args.compare:
+        tables = {}
+        for item in args.compare:
+            label, sep, path = item.partition("=")
+            if not sep or not label or not path:
+                raise ValueError(f"--compare takes LABEL=RESULTS.csv, got {item!r}")
+            tables[label] = load_results(Path(path))
+        print(comparison(tables, args.output, args.frame_ms, args.dpi))
+        return 0
+    df = load_results(args.results)
     written = [
         error_distribution(df, args.output, args.frame_ms, args.dpi),
         estimated_vs_true(df, args.output, args.dpi),

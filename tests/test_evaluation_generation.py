@@ -12,7 +12,7 @@ from _eval_media import make_tiny_original
 import avsync
 from avsync.media.video import iter_frames
 from evaluation import copies, degrade, offset_generation
-from evaluation.common import LEVELS, METADATA_COLUMNS
+from evaluation.common import LEVELS, METADATA_COLUMNS, _join_negative_values
 from evaluation.run_batch import offset_s_to_ms
 
 
@@ -146,6 +146,8 @@ def test_trim_longer_than_the_video_is_skipped(originals: Path, tmp_path: Path, 
 
 def test_offsets_parse_and_reject_garbage():
     assert offset_generation.parse_offsets("-2000,-500, 0,500,2000") == [-2000, -500, 0, 500, 2000]
+    # a negative first value works without '=' too
+    assert _join_negative_values(["--offsets-ms", "-1500,700", "--degrade"]) == ["--offsets-ms=-1500,700", "--degrade"]
     with pytest.raises(Exception, match="milliseconds"):
         offset_generation.parse_offsets("a,b")
 

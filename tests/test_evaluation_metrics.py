@@ -7,13 +7,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import mannwhitneyu
 
 from evaluation import compute_metrics
 from evaluation.common import RESULT_COLUMNS
-
-pd = pytest.importorskip("pandas")
 
 
 def _table() -> list[dict[str, object]]:
