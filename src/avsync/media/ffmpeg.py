@@ -15,6 +15,15 @@ from pathlib import Path
 from avsync.errors import MediaError
 
 
+def _read_umask() -> int:
+    mask = os.umask(0)  # read once at import, before any threads exist: os.umask can only set
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _read_umask()
+
+
 def ffmpeg_binary() -> str:
     """The ffmpeg executable: ``$AVSYNC_FFMPEG`` or the one on PATH."""
     exe = os.environ.get("AVSYNC_FFMPEG") or shutil.which("ffmpeg")
@@ -93,9 +102,7 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp_name)
     # mkstemp makes the file private (0600); the output should get the usual permissions.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
+    os.chmod(tmp, 0o666 & ~_UMASK)
     try:
         yield tmp
         os.replace(tmp, final)
