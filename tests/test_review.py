@@ -211,3 +211,12 @@ def test_sync_debug_dir_writes_the_review_too(scene, tmp_path):
     saved = avsync.SyncResult.load(tmp_path / "result.json")
     assert saved.review == result.review and result.review["transients"]
     assert max(result.review["max_abs_residual_ms"].values()) < 1.0
+
+
+def test_frames_of_a_tiny_video_at_its_own_size(tmp_path):
+    """10 px wide RGB rows: swscale writes whole SIMD blocks, which once ran past the buffer."""
+    path = tmp_path / "tiny.mp4"
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=10x18:rate=25:duration=2", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path))
+    for t in (0.0, 0.5, 1.9):
+        (image,) = avsync.grab_frames([path], t).values()
+        assert image.shape == (18, 10, 3)

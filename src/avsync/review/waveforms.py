@@ -15,6 +15,7 @@ the residual error of the sync at each, measured at 48 kHz.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -119,33 +120,38 @@ def shared_transients(placed: list[Placed], envelopes: dict[str, tuple[np.ndarra
     return picked
 
 
-def cut_windows(p: Placed, transients: list[Transient], rate: int = RATE) -> None:
-    """Stores in each transient this file's ``BEFORE_S + AFTER_S`` of audio around it (one
-    chunked pass over the file; zeros where the file has no audio)."""
-    wanted = [t for t in transients if p.path in t.files]
-    if not wanted:
-        return
-    dec = _core.AudioDecoder(str(p.file), int(rate))
+def read_windows(path: str | os.PathLike[str], rate: int, starts_s: list[float], n: int) -> tuple[list[np.ndarray], list[int], float]:
+    """``n`` samples of mono audio at ``rate`` from each file time in ``starts_s``, in one
+    chunked pass (zeros where the file has no audio). Also returns each window's first sample
+    index (0 = the audio's first sample) and the audio's start in the file (seconds)."""
+    dec = _core.AudioDecoder(os.fspath(path), int(rate))
     audio_start = float(dec.start_s)
-    n = int(round((BEFORE_S + AFTER_S) * rate))
-    cuts = []
-    for t in wanted:
-        exact = (p.file_time(t.time_s - BEFORE_S) - audio_start) * rate
-        first = int(round(exact))
-        t.windows[p.path] = np.zeros(n, np.float32)
-        t.window_start_s[p.path] = p.synced_time(audio_start + first / rate)
-        cuts.append((first, t.windows[p.path]))
-    pos = 0
-    last = max(first + n for first, _ in cuts)
+    firsts = [int(round((s - audio_start) * rate)) for s in starts_s]
+    windows = [np.zeros(n, np.float32) for _ in starts_s]
+    pos, last = 0, max(firsts, default=0) + n
     while pos < last:
         chunk = dec.read(_CHUNK)
         if chunk.size == 0:
             break
-        for first, out in cuts:
+        for first, out in zip(firsts, windows):
             lo, hi = max(first, pos), min(first + n, pos + chunk.size)
             if lo < hi:
                 out[lo - first: hi - first] = chunk[lo - pos: hi - pos]
         pos += chunk.size
+    return windows, firsts, audio_start
+
+
+def cut_windows(p: Placed, transients: list[Transient], rate: int = RATE) -> None:
+    """Stores in each transient this file's ``BEFORE_S + AFTER_S`` of audio around it."""
+    wanted = [t for t in transients if p.path in t.files]
+    if not wanted:
+        return
+    n = int(round((BEFORE_S + AFTER_S) * rate))
+    windows, firsts, audio_start = read_windows(p.file, rate, [p.file_time(t.time_s - BEFORE_S) for t in wanted], n)
+    for t, win, first in zip(wanted, windows, firsts):
+        t.windows[p.path] = win
+        # The cut starts at a whole sample: where that sample sits on the synced timeline.
+        t.window_start_s[p.path] = p.synced_time(audio_start + first / rate)
 
 
 def measure_residuals(transients: list[Transient], anchor: str, rate: int = RATE) -> None:

@@ -15,6 +15,10 @@ file then only loses its start, and that trim is done in one of these ways:
 - otherwise (Matroska/WebM, AVI, MPEG-TS, MP3, Ogg, ... with a cut to make, or drift to
   correct): re-encoded as ``avsync apply`` does, and the note says why.
 
+Every copy is checked: a few seconds of its decoded audio are compared with the input's from
+the cut (GCC-PHAT). A container whose priming or gapless information does not survive the copy
+(an MP3 given a new LAME header, say) would play shifted: such a file is re-encoded instead.
+
 Every output is cut to the shared span's length (copied streams at a packet boundary there).
 """
 
@@ -35,6 +39,8 @@ EXACT_AUDIO_CODECS = {"flac"}  # decoded and re-encoded, their samples come out 
 MIN_SPAN_S = 0.5
 NO_TRIM_S = 1e-6
 DRIFT_TOLERANCE_S = 0.0005  # drift that moves the end by less than this needs no retiming
+COPY_TOLERANCE_S = 0.0001  # a copy whose decoded audio is further than this from the input's is not exact
+CHECK_S, CHECK_RATE = 5.0, 16000
 
 
 def apply_lossless(
@@ -93,16 +99,21 @@ def _write_one(place: Placement, out: Path, start: float, span: float, correct_d
     if correct_drift and abs(place.drift_ppm) * 1e-6 * span > DRIFT_TOLERANCE_S:
         _reencode(place, out, start, span, correct_drift)
         return f"{label}: re-encoded: correcting {place.drift_ppm:+.1f} ppm of drift needs retiming, which copied streams cannot do"
-    if trim < NO_TRIM_S:
-        _copy(place, out, 0.0, keep)
-        return f"{label}: streams copied unchanged (it starts the shared span); cut after {keep:.3f} s at a packet boundary"
     suffix = out.suffix.lower()
-    if suffix in EDIT_LIST_SUFFIXES:
-        _copy(place, out, trim, keep)
-        video = "; video shows the frame at or right after the cut" if place.info.get("has_video") else ""
-        return (f"{label}: streams copied; trimmed {trim:.6f} s with an edit list: packets start at the keyframe before "
-                f"the cut and playback starts exactly at it (audio to the sample{video}); cut after {keep:.3f} s at a "
-                f"packet boundary")
+    if trim < NO_TRIM_S or suffix in EDIT_LIST_SUFFIXES:
+        trim = max(trim, 0.0)
+        shift = _copy_checked(place, out, trim, keep)
+        if shift is None or abs(shift) <= COPY_TOLERANCE_S:
+            checked = "" if shift is None else f"; decoded audio checked against the input: {abs(shift) * 1e6:.0f} us apart"
+            if trim == 0.0:
+                return f"{label}: streams copied unchanged (it starts the shared span); cut after {keep:.3f} s at a packet boundary{checked}"
+            video = "; video shows the frame at or right after the cut" if place.info.get("has_video") else ""
+            return (f"{label}: streams copied; trimmed {trim:.6f} s with an edit list: packets start at the keyframe before "
+                    f"the cut and playback starts exactly at it (audio to the sample{video}); cut after {keep:.3f} s at a "
+                    f"packet boundary{checked}")
+        _reencode(place, out, start, span, correct_drift)
+        return (f"{label}: re-encoded: a stream copy decoded {shift * 1e3:+.2f} ms away from the input (the container's "
+                f"priming or gapless information did not survive)")
     codec = _exact_audio_codec(place)
     if codec is not None:
         rate = int(next(s["sample_rate"] for s in place.info["streams"] if s["type"] == "audio"))
@@ -110,18 +121,53 @@ def _write_one(place: Placement, out: Path, start: float, span: float, correct_d
         _cut_samples(place, out, codec, first, first + round(keep * rate))
         return f"{label}: {codec} samples copied unchanged; cut at sample {first} ({first / rate:.6f} s) and after {round(keep * rate)} samples"
     _reencode(place, out, start, span, correct_drift)
-    return (f"{label}: re-encoded: trimming {trim:.6f} s exactly needs an edit list, which {suffix or 'this'} files do "
-            f"not have, and the cut is not at a keyframe")
+    return (f"{label}: re-encoded: trimming {trim:.6f} s exactly without re-encoding needs an edit list, which "
+            f"{suffix or 'these'} files do not have")
 
 
-def _copy(place: Placement, out: Path, trim: float, keep: float) -> None:
+def _copy_checked(place: Placement, out: Path, trim: float, keep: float) -> float | None:
+    """Copies the streams (see :func:`_copy`) and measures how far the output's decoded audio
+    lies from the input's at the cut (None: no audio to compare). MP3 copies are also tried
+    without a new Xing/LAME header, whose gapless fields move the decoded start."""
+    variants = [[], ["-write_xing", "0"]] if out.suffix.lower() == ".mp3" else [[]]
+    best: float | None = None
+    for extra in variants:
+        _copy(place, out, trim, keep, extra)
+        shift = _decoded_shift(place, out, trim)
+        if shift is None or abs(shift) <= COPY_TOLERANCE_S:
+            return shift
+        best = shift if best is None else min(best, shift, key=abs)
+    return best
+
+
+def _copy(place: Placement, out: Path, trim: float, keep: float, extra: list[str] = ()) -> None:
     """Stream copy of the first video (not cover art) and every audio stream. With ``trim``,
     FFmpeg seeks to the keyframe before it and writes an edit list that hides the packets
     before the cut."""
     seek = ["-ss", f"{trim:.6f}"] if trim > 0 else []
     with atomic_output(out) as tmp:
-        run_ffmpeg([*seek, "-i", place.path, "-map", "0:V:0?", "-map", "0:a?", "-c", "copy", "-t", f"{keep:.6f}", tmp],
+        run_ffmpeg([*seek, "-i", place.path, "-map", "0:V:0?", "-map", "0:a?", "-c", "copy", *extra, "-t", f"{keep:.6f}", tmp],
                    what=f"'{place.path}': copying to {out.name}")
+
+
+def _decoded_shift(place: Placement, out: Path, trim: float) -> float | None:
+    """Seconds by which the output's audio comes later than the input's from ``trim`` on,
+    measured by GCC-PHAT over a few seconds after the cut; None without audio or a clear match."""
+    if not place.info.get("has_audio"):
+        return None
+    from avsync.phat import gcc_phat
+    from avsync.review.waveforms import read_windows
+
+    length = min(CHECK_S, max(0.0, place.duration_s - trim - 0.2))
+    if length < 0.5:
+        return None
+    n = round(length * CHECK_RATE)
+    (src,), _, _ = read_windows(place.path, CHECK_RATE, [trim], n)
+    (dst,), _, _ = read_windows(out, CHECK_RATE, [0.0], n)
+    if src.size < CHECK_RATE // 2 or dst.size < CHECK_RATE // 2:
+        return None
+    r = gcc_phat(src, dst, CHECK_RATE, 0.1)
+    return float(r.delay_s) if r.confidence >= 0.5 else None
 
 
 def _exact_audio_codec(place: Placement) -> str | None:
