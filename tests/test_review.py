@@ -220,3 +220,15 @@ def test_frames_of_a_tiny_video_at_its_own_size(tmp_path):
     for t in (0.0, 0.5, 1.9):
         (image,) = avsync.grab_frames([path], t).values()
         assert image.shape == (18, 10, 3)
+
+
+def test_relative_paths_are_found_beside_the_result_file(reviewed, scene, tmp_path, monkeypatch):
+    result, _, _ = reviewed
+    moved = avsync.SyncResult.from_dict(result.to_dict())
+    for v, p in zip(moved.videos, scene):
+        v.path = p.name  # as if `avsync sync` ran inside the media folder
+    res = scene[0].parent / "relative.json"
+    moved.save(res)
+    monkeypatch.chdir(tmp_path)  # somewhere else
+    frames = avsync.grab_frames(res, 3.0)
+    assert list(frames) == [p.name for p in scene] and frames["cam1.mp4"].shape == (180, 320, 3)

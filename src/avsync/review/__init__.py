@@ -111,7 +111,9 @@ def _indicators(plt, placed: list[Placed], out: Path, count: int, motion: dict, 
                 notes.append(f"no motion for the indicator images: {exc}")
             bar.update(1)
     found = shared_moments(cams, motion, count)
-    times = [m.time_s for m in found]
+    # Motion is timed between two frames: show the later one, where the change has happened.
+    half_frame = 0.5 / min((p.fps for p in cams if p.fps > 0), default=25.0)
+    times = [m.time_s + half_frame for m in found]
     if not times:
         starts, ends = max(p.start_s for p in cams), min(p.end_s for p in cams)
         times = [(starts + ends) / 2 if ends > starts else (min(p.start_s for p in cams) + max(p.end_s for p in cams)) / 2]

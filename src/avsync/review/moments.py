@@ -56,13 +56,14 @@ def shared_moments(placed: list[Placed], motion: dict[str, MotionSignal], count:
     if grid.size == 0:
         return []
     log_sum = np.zeros(grid.size)
+    raw_sum = np.zeros(grid.size)  # unpooled: where exactly the motion peaks
     covering = np.zeros(grid.size)
     pool = max(1, int(round(POOL_S / GRID_S)))
     for p in cams:
         inside = (grid >= p.start_s) & (grid < p.end_s)
-        d = distinct_motion(motion[p.path], p.file_time(grid))
-        d = _max_pool(d, pool)
-        log_sum += np.where(inside, np.log1p(d), 0.0)
+        d = np.where(inside, distinct_motion(motion[p.path], p.file_time(grid)), 0.0)
+        raw_sum += d
+        log_sum += np.where(inside, np.log1p(_max_pool(d, pool)), 0.0)
         covering += inside
     score = np.where(covering > 0, np.expm1(log_sum / np.maximum(covering, 1)), 0.0) * covering / len(cams)
     picked: list[Moment] = []
@@ -70,8 +71,10 @@ def shared_moments(placed: list[Placed], motion: dict[str, MotionSignal], count:
     for i in order:
         if score[i] < MIN_SCORE or len(picked) >= count:
             break
-        if all(abs(grid[i] - m.time_s) >= min_gap_s for m in picked):
-            picked.append(Moment(float(grid[i]), float(score[i]), int(covering[i])))
+        lo = max(0, i - pool)
+        peak = lo + int(np.argmax(raw_sum[lo: i + pool + 1]))
+        if all(abs(grid[peak] - m.time_s) >= min_gap_s for m in picked):
+            picked.append(Moment(float(grid[peak]), float(score[i]), int(covering[i])))
     return picked
 
 
@@ -80,15 +83,15 @@ def _max_pool(x: np.ndarray, half: int) -> np.ndarray:
     return np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1).max(axis=1)
 
 
-def moving_boxes(before: np.ndarray, after: np.ndarray, *, cell: int = 8, max_boxes: int = 6) -> list[tuple[int, int, int, int]]:
+def moving_boxes(before: np.ndarray, after: np.ndarray, *, cell: int | None = None, max_boxes: int = 6) -> list[tuple[int, int, int, int]]:
     """Boxes ``(x, y, w, h)`` in pixels around the regions that changed between two RGB frames
-    of the same size: cells whose mean change stands out from the frame's noise, joined into
-    connected regions (the larger first)."""
+    of the same size: cells (8 px, smaller on tiny pictures) whose mean change stands out from
+    the frame's noise, joined into connected regions (the larger first)."""
     if before.shape != after.shape:
         raise ValueError("frames must have the same size")
     diff = np.abs(after.astype(np.int16) - before.astype(np.int16)).mean(axis=2)
     h, w = diff.shape
-    cell = max(1, min(cell, h, w))
+    cell = max(1, min(cell or 8, min(h, w) // 12 or 1))
     gh, gw = h // cell, w // cell
     cells = diff[: gh * cell, : gw * cell].reshape(gh, cell, gw, cell).mean(axis=(1, 3))
     noise = float(np.median(cells))

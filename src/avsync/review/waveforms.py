@@ -98,24 +98,27 @@ def shared_transients(placed: list[Placed], envelopes: dict[str, tuple[np.ndarra
         return []
     grid = np.arange(min(p.start_s for p in files), max(p.end_s for p in files), BLOCK_S)
     weakest = np.full(grid.size, np.inf)
+    raw_sum = np.zeros(grid.size)  # unpooled: where exactly the jump is
     covering = np.zeros(grid.size, int)
     pool = 4  # ±20 ms: tolerance for the sync's own error before it is measured
     for p in files:
         rms, audio_start = envelopes[p.path]
         jump = jumps_db(rms)
-        jump = np.lib.stride_tricks.sliding_window_view(np.pad(jump, pool, mode="edge"), 2 * pool + 1).max(axis=1)
         block_times = p.synced_time(audio_start + (np.arange(rms.size) + 0.5) * BLOCK_S)
         inside = (grid >= block_times[0]) & (grid <= block_times[-1])
         value = np.interp(grid, block_times, jump)
-        weakest = np.where(inside, np.minimum(weakest, value), weakest)
+        raw_sum += np.where(inside, value, 0.0)
+        pooled = np.lib.stride_tricks.sliding_window_view(np.pad(value, pool, mode="edge"), 2 * pool + 1).max(axis=1)
+        weakest = np.where(inside, np.minimum(weakest, pooled), weakest)
         covering += inside
     score = np.where(covering >= 2, weakest, 0.0)
     picked: list[Transient] = []
     for i in np.argsort(-score, kind="stable"):
         if score[i] < MIN_JUMP_DB or len(picked) >= count:
             break
-        if all(abs(grid[i] - t.time_s) >= min_gap_s for t in picked):
-            T = float(grid[i])
+        lo = max(0, i - pool)
+        T = float(grid[lo + int(np.argmax(raw_sum[lo: i + pool + 1]))])
+        if all(abs(T - t.time_s) >= min_gap_s for t in picked):
             picked.append(Transient(T, float(score[i]), [p.path for p in files if p.start_s <= T <= p.end_s]))
     return picked
 
