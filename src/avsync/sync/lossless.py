@@ -29,6 +29,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from avsync.errors import MediaError
 from avsync.media.ffmpeg import atomic_output, check_not_input, run_ffmpeg
 from avsync.sync.apply import OffsetsLike, Placement, _placements, _write_synced, apply_offsets, synced_name, write_zip
 
@@ -102,7 +103,11 @@ def _write_one(place: Placement, out: Path, start: float, span: float, correct_d
     suffix = out.suffix.lower()
     if trim < NO_TRIM_S or suffix in EDIT_LIST_SUFFIXES:
         trim = max(trim, 0.0)
-        shift = _copy_checked(place, out, trim, keep)
+        try:
+            shift = _copy_checked(place, out, trim, keep)
+        except MediaError as exc:  # e.g. a codec this container takes only when encoded by FFmpeg itself
+            _reencode(place, out, start, span, correct_drift)
+            return f"{label}: re-encoded: the stream copy failed ({exc})"
         if shift is None or abs(shift) <= COPY_TOLERANCE_S:
             checked = "" if shift is None else f"; decoded audio checked against the input: {abs(shift) * 1e6:.0f} us apart"
             if trim == 0.0:
