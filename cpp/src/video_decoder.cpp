@@ -159,10 +159,22 @@ void VideoDecoder::luma_from_frame(const AVFrame* f, float* out) {
                                   out_w_, out_h_, AV_PIX_FMT_GRAY8, SWS_AREA, nullptr, nullptr, nullptr));
   if (!sws_) throw MediaError(describe(path_, "cannot convert this pixel format to gray"));
   gray_.resize(size_t(out_w_) * size_t(out_h_));
-  uint8_t* dst[4] = {gray_.data(), nullptr, nullptr, nullptr};
-  int dst_stride[4] = {out_w_, 0, 0, 0};
-  sws_scale(sws_.get(), f->data, f->linesize, 0, f->height, dst, dst_stride);
+  scale_padded(f, out_w_, gray_.data());
   for (size_t i = 0; i < gray_.size(); ++i) out[i] = float(gray_[i]);
+}
+
+// swscale writes whole SIMD blocks: a row of a narrow picture (10 px of RGB, say) can run past
+// its end, and the last row past the buffer. Scale into rows padded to 64 bytes with slack below,
+// then copy the pixels out.
+void VideoDecoder::scale_padded(const AVFrame* f, int row_bytes, uint8_t* out) {
+  const int stride = (row_bytes + 63) / 64 * 64;
+  scaled_.resize(size_t(stride) * size_t(out_h_ + 2) + 64);
+  uint8_t* dst[4] = {scaled_.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {stride, 0, 0, 0};
+  sws_scale(sws_.get(), f->data, f->linesize, 0, f->height, dst, dst_stride);
+  for (int y = 0; y < out_h_; ++y) {
+    std::memcpy(out + size_t(y) * size_t(row_bytes), scaled_.data() + size_t(y) * size_t(stride), size_t(row_bytes));
+  }
 }
 
 void VideoDecoder::rgb_from_frame(const AVFrame* f, uint8_t* out) {
@@ -183,9 +195,7 @@ void VideoDecoder::rgb_from_frame(const AVFrame* f, uint8_t* out) {
     sws_setColorspaceDetails(ctx, sws_getCoefficients(cs), src_range || src_full,
                              sws_getCoefficients(SWS_CS_DEFAULT), 1, brightness, contrast, saturation);
   }
-  uint8_t* dst[4] = {out, nullptr, nullptr, nullptr};
-  int dst_stride[4] = {out_w_ * 3, 0, 0, 0};
-  sws_scale(ctx, f->data, f->linesize, 0, f->height, dst, dst_stride);
+  scale_padded(f, out_w_ * 3, out);
 }
 
 size_t VideoDecoder::read_luma(float* frames, double* times, size_t max_frames) {

@@ -98,6 +98,7 @@ class VideoDecoder {
   const AVFrame* next_frame();  // nullptr at the end
   void luma_from_frame(const AVFrame* f, float* out);
   void rgb_from_frame(const AVFrame* f, uint8_t* out);
+  void scale_padded(const AVFrame* f, int row_bytes, uint8_t* out);
   double frame_time(const AVFrame* f) const;
 
   std::string path_;
@@ -126,6 +127,7 @@ class VideoDecoder {
   BinRanges cols_, rows_;
   std::vector<uint32_t> column_sums_;
   std::vector<uint8_t> gray_;  // swscale fallback buffer
+  std::vector<uint8_t> scaled_;  // swscale output with padded rows (it may write past a row's end)
   int last_pix_fmt_ = -1;
   double last_time_ = -1e300;
 };

@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "demo": "avsync.cli.demo_cmd",
     "sync": "avsync.cli.sync_cmds",
     "apply": "avsync.cli.sync_cmds",
+    "review": "avsync.cli.review_cmds",
+    "export": "avsync.cli.review_cmds",
     "info": "avsync.cli.media_cmds",
     "extract-audio": "avsync.cli.media_cmds",
     "ui": "avsync.cli.ui_cmd",

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avsync.review import review
 from avsync.sync.estimate import PairEstimate
 from avsync.sync.result import PairMeasurement, SyncResult
 from avsync.sync.sources import Source
@@ -65,6 +66,7 @@ def write_debug(
         if est.window_times_s.size:
             written.append(_drift_plot(plt, pm, est, out / f"drift_{name}.png"))
     written.append(_matrix_plot(plt, result, measurements, out / "correlation_matrix.png"))
+    written += review(result, out, motion={s.path: s.motion for s in sources if s.motion is not None}, json_name="result.json").files
     return written
 
 

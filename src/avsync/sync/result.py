@@ -88,6 +88,8 @@ class SyncResult:
     pairs: list[PairMeasurement] = field(default_factory=list)
     inconsistent_pairs: list[PairMeasurement] = field(default_factory=list)
     request_id: str | None = None
+    # Written by avsync.review: indicator images, shared transients and their measured residuals.
+    review: dict[str, Any] | None = None
 
     def __getitem__(self, path: str) -> VideoSync:
         for v in self.videos:
@@ -116,6 +118,8 @@ class SyncResult:
             d["inconsistent_pairs"] = [p.to_dict() for p in self.inconsistent_pairs]
         if self.request_id:
             d["request_id"] = self.request_id
+        if self.review:
+            d["review"] = self.review
         return d
 
     def to_json(self, indent: int = 2) -> str:
@@ -136,6 +140,7 @@ class SyncResult:
             pairs=pairs,
             inconsistent_pairs=bad,
             request_id=d.get("request_id"),
+            review=d.get("review"),
         )
 
     @classmethod
