@@ -3,8 +3,13 @@
 #include <pocketfft.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstring>
+#include <exception>
 #include <stdexcept>
+#include <string>
+#include <system_error>
 #include <thread>
 
 namespace avsync {
@@ -15,10 +20,48 @@ using RealPlan = pocketfft::detail::pocketfft_r<float>;
 
 size_t fft_size(size_t minimum) { return pocketfft::detail::util::good_size_real(std::max<size_t>(minimum, 2)); }
 
+// More threads than this only adds start-up cost and memory (each holds two FFT buffers).
+constexpr int kMaxThreads = 64;
+
+// Bounds window sizes so that window + 2 * max_lag cannot overflow.
+constexpr int64_t kMaxWindowLag = int64_t(1) << 40;
+
 int resolve_threads(int threads) {
-  if (threads > 0) return threads;
+  if (threads > 0) return std::min(threads, kMaxThreads);
   unsigned hw = std::thread::hardware_concurrency();
-  return hw ? int(hw) : 1;
+  return hw ? std::min(int(hw), kMaxThreads) : 1;
+}
+
+// Runs work(0) .. work(n - 1), each share on its own thread (share 0 on the calling one). An
+// exception thrown in any share is captured and rethrown here once all have finished: one that
+// escaped a std::thread would call std::terminate and take the Python process down with it.
+// A thread that cannot be started (resource limits) has its share run here instead.
+template <typename Work>
+void run_shares(size_t n, Work&& work) {
+  std::vector<std::exception_ptr> errors(n);
+  auto guarded = [&](size_t share) {
+    try {
+      work(share);
+    } catch (...) {
+      errors[share] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(n);
+  size_t started = 1;
+  for (; started < n; ++started) {
+    try {
+      pool.emplace_back(guarded, started);
+    } catch (const std::system_error&) {
+      break;
+    }
+  }
+  guarded(0);
+  for (size_t share = started; share < n; ++share) guarded(share);
+  for (auto& t : pool) t.join();
+  for (auto& e : errors) {
+    if (e) std::rethrow_exception(e);
+  }
 }
 
 // Turns the half-complex spectra A (in fa) and B (in fb) into the PHAT-weighted cross spectrum
@@ -92,8 +135,34 @@ PhatPeak analyse(const std::vector<float>& vals, int64_t first_lag, int64_t guar
   return r;
 }
 
-void check_input(size_t na, size_t nb) {
+// Index of the first NaN or infinity in x, or n when all are finite. One NaN would turn every
+// correlation value into NaN and the "peak" into an arbitrary lag, so such input is refused.
+// Tests the exponent bits, which vectorises (std::isfinite in a loop does not).
+size_t first_non_finite(const float* x, size_t n) {
+  constexpr size_t kBlock = 4096;
+  for (size_t start = 0; start < n; start += kBlock) {
+    const size_t end = std::min(n, start + kBlock);
+    uint32_t bad = 0;
+    for (size_t i = start; i < end; ++i) {
+      uint32_t bits;
+      std::memcpy(&bits, x + i, sizeof(bits));
+      bad |= uint32_t((bits & 0x7f800000u) == 0x7f800000u);
+    }
+    if (bad) {
+      for (size_t i = start; i < end; ++i) {
+        if (!std::isfinite(x[i])) return i;
+      }
+    }
+  }
+  return n;
+}
+
+void check_input(const float* a, size_t na, const float* b, size_t nb) {
   if (na == 0 || nb == 0) throw std::invalid_argument("gcc_phat needs two non-empty signals");
+  const size_t ia = first_non_finite(a, na);
+  if (ia < na) throw std::invalid_argument("a holds a non-finite value (NaN or infinity) at index " + std::to_string(ia));
+  const size_t ib = first_non_finite(b, nb);
+  if (ib < nb) throw std::invalid_argument("b holds a non-finite value (NaN or infinity) at index " + std::to_string(ib));
 }
 
 // The full-length correlation, circular, in a buffer of n = fft size values.
@@ -111,9 +180,7 @@ std::vector<float> full_correlation(const float* a, size_t na, const float* b, s
   std::copy(b, b + nb, fb.begin());
   if (threads >= 2 && n >= (size_t(1) << 15)) {
     // One 1-D FFT cannot use two cores; the two forward transforms can.
-    std::thread other([&] { plan.exec(fa.data(), 1.0f, true); });
-    plan.exec(fb.data(), 1.0f, true);
-    other.join();
+    run_shares(2, [&](size_t share) { plan.exec(share == 0 ? fb.data() : fa.data(), 1.0f, true); });
   } else {
     plan.exec(fa.data(), 1.0f, true);
     plan.exec(fb.data(), 1.0f, true);
@@ -138,7 +205,7 @@ void lag_range(size_t na, size_t nb, int64_t max_lag, int64_t& lo, int64_t& hi) 
 
 PhatPeak gcc_phat(const float* a, size_t na, const float* b, size_t nb, int64_t max_lag,
                   int64_t guard, int threads) {
-  check_input(na, nb);
+  check_input(a, na, b, nb);
   size_t n = 0;
   std::vector<float> circ = full_correlation(a, na, b, nb, max_lag, resolve_threads(threads), n);
   int64_t lo, hi;
@@ -151,7 +218,7 @@ PhatPeak gcc_phat(const float* a, size_t na, const float* b, size_t nb, int64_t 
 
 int64_t gcc_phat_correlation(const float* a, size_t na, const float* b, size_t nb,
                              int64_t max_lag, std::vector<float>& out) {
-  check_input(na, nb);
+  check_input(a, na, b, nb);
   size_t n = 0;
   std::vector<float> circ = full_correlation(a, na, b, nb, max_lag, 1, n);
   int64_t lo, hi;
@@ -164,10 +231,13 @@ std::vector<PhatPeak> gcc_phat_windowed(const float* a, size_t na, const float* 
                                         size_t window, size_t hop, int64_t max_lag,
                                         int64_t center_lag, int64_t guard, int threads,
                                         std::vector<double>& centers) {
-  check_input(na, nb);
+  check_input(a, na, b, nb);
   if (window < 16) throw std::invalid_argument("window must be at least 16 samples");
   if (hop == 0) throw std::invalid_argument("hop must be positive");
   if (max_lag < 1) throw std::invalid_argument("max_lag must be at least 1 sample");
+  if (max_lag > kMaxWindowLag || window > size_t(kMaxWindowLag)) {
+    throw std::invalid_argument("window and max_lag must be below 2^40 samples");
+  }
   std::vector<size_t> starts;
   for (size_t s = 0; s + window <= nb; s += hop) starts.push_back(s);
   if (starts.empty()) starts.push_back(0);  // b shorter than one window: one short window
@@ -182,9 +252,10 @@ std::vector<PhatPeak> gcc_phat_windowed(const float* a, size_t na, const float* 
   const RealPlan plan(n);
   guard = std::max<int64_t>(guard, 1);
 
-  auto work = [&](size_t first, size_t step) {
+  std::atomic<bool> failed{false};  // set when a share fails, so the others stop early
+  auto window_share = [&](size_t first, size_t step) {
     std::vector<float> fa(n), fb(n), vals;
-    for (size_t w = first; w < starts.size(); w += step) {
+    for (size_t w = first; w < starts.size() && !failed; w += step) {
       const size_t s = starts[w];
       const size_t len_b = std::min(window, nb - s);
       centers[w] = double(s) + 0.5 * double(len_b);
@@ -219,11 +290,15 @@ std::vector<PhatPeak> gcc_phat_windowed(const float* a, size_t na, const float* 
       peaks[w] = p;
     }
   };
-  const size_t nthreads = std::min<size_t>(size_t(resolve_threads(threads)), starts.size());
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < nthreads; ++t) pool.emplace_back(work, t, nthreads);
-  work(0, std::max<size_t>(nthreads, 1));
-  for (auto& th : pool) th.join();
+  const size_t nthreads = std::max<size_t>(1, std::min<size_t>(size_t(resolve_threads(threads)), starts.size()));
+  run_shares(nthreads, [&](size_t share) {
+    try {
+      window_share(share, nthreads);
+    } catch (...) {
+      failed = true;
+      throw;
+    }
+  });
   return peaks;
 }
 
