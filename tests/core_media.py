@@ -92,6 +92,14 @@ _RECIPES: dict[str, list[str]] = {
         "-map", "0:a", "-map", "1:v", "-frames:v", "1", "-c:a", "libmp3lame", "-c:v", "png",
         "-disposition:v", "attached_pic", "-id3v2_version", "3",
     ],
+    # Longer files for the threading tests: one native call on them takes a few tenths of a second.
+    "long_audio.flac": [
+        "-f", "lavfi", "-i", "anoisesrc=color=pink:sample_rate=48000:duration=300:amplitude=0.3:seed=2", "-c:a", "flac",
+    ],
+    "long_video.mp4": [
+        "-f", "lavfi", "-i", _TESTSRC.format(size="640x360", rate=25, dur=20),
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+    ],
 }
 
 AUDIO_FILES = [

@@ -13,6 +13,7 @@
 #include "avsync/errors.hpp"
 #include "avsync/gcc_phat.hpp"
 #include "avsync/motion.hpp"
+#include "avsync/parallel.hpp"
 
 namespace py = pybind11;
 using avsync::PhatPeak;
@@ -375,6 +376,15 @@ PYBIND11_MODULE(_core, m) {
     return d;
   }, py::arg("a"), py::arg("b"), py::arg("window"), py::arg("hop"), py::arg("max_lag"),
      py::arg("center_lag") = 0, py::arg("guard") = 16, py::arg("threads") = 0);
+
+  // Test hook: runs `shares` shares on threads, share `failing` throwing; the exception must come
+  // back to Python as a RuntimeError naming the share (not std::terminate).
+  m.def("_check_worker_exception", [](size_t shares, size_t failing) {
+    py::gil_scoped_release release;
+    avsync::run_shares(shares, [&](size_t share) {
+      if (share == failing) throw std::runtime_error("share " + std::to_string(share) + " failed");
+    });
+  }, py::arg("shares"), py::arg("failing"));
 
   m.def("phat_confidence", &avsync::phat_confidence, py::arg("peak"), py::arg("second_peak"),
         py::arg("noise_mean"), py::arg("noise_std"));

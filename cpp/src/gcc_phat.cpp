@@ -1,4 +1,5 @@
 #include "avsync/gcc_phat.hpp"
+#include "avsync/parallel.hpp"
 
 #include <pocketfft.hpp>
 
@@ -6,10 +7,8 @@
 #include <atomic>
 #include <cmath>
 #include <cstring>
-#include <exception>
 #include <stdexcept>
 #include <string>
-#include <system_error>
 #include <thread>
 
 namespace avsync {
@@ -30,38 +29,6 @@ int resolve_threads(int threads) {
   if (threads > 0) return std::min(threads, kMaxThreads);
   unsigned hw = std::thread::hardware_concurrency();
   return hw ? std::min(int(hw), kMaxThreads) : 1;
-}
-
-// Runs work(0) .. work(n - 1), each share on its own thread (share 0 on the calling one). An
-// exception thrown in any share is captured and rethrown here once all have finished: one that
-// escaped a std::thread would call std::terminate and take the Python process down with it.
-// A thread that cannot be started (resource limits) has its share run here instead.
-template <typename Work>
-void run_shares(size_t n, Work&& work) {
-  std::vector<std::exception_ptr> errors(n);
-  auto guarded = [&](size_t share) {
-    try {
-      work(share);
-    } catch (...) {
-      errors[share] = std::current_exception();
-    }
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(n);
-  size_t started = 1;
-  for (; started < n; ++started) {
-    try {
-      pool.emplace_back(guarded, started);
-    } catch (const std::system_error&) {
-      break;
-    }
-  }
-  guarded(0);
-  for (size_t share = started; share < n; ++share) guarded(share);
-  for (auto& t : pool) t.join();
-  for (auto& e : errors) {
-    if (e) std::rethrow_exception(e);
-  }
 }
 
 // Turns the half-complex spectra A (in fa) and B (in fb) into the PHAT-weighted cross spectrum
@@ -312,43 +279,42 @@ double phat_confidence(double peak, double second_peak, double noise_mean, doubl
 }
 
 double refine_peak(const float* c, size_t n, size_t i) {
-  constexpr int kTaps = 8;  // Lanczos window half-width
-  auto value = [&](double x) {
-    double s = 0.0;
-    const int64_t j0 = std::max<int64_t>(0, int64_t(std::floor(x)) - kTaps + 1);
-    const int64_t j1 = std::min<int64_t>(int64_t(n) - 1, int64_t(std::floor(x)) + kTaps);
-    for (int64_t j = j0; j <= j1; ++j) {
-      const double u = x - double(j);
-      double w;
-      if (std::fabs(u) < 1e-12) {
-        w = 1.0;
-      } else if (std::fabs(u) >= kTaps) {
-        w = 0.0;
-      } else {
-        const double pu = M_PI * u;
-        w = std::sin(pu) / pu * std::sin(pu / kTaps) / (pu / kTaps);
-      }
-      s += c[j] * w;
-    }
-    return s;
-  };
+  // The PHAT correlation of a pure delay d is a sinc centred on d (all frequencies at unit
+  // weight). Fitting A * sinc(j - x) by least squares to the samples j around the integer peak
+  // finds x = d exactly for that shape, whatever the fit's width: the fit's score
+  // sum(c_j s_j) / sqrt(sum(s_j^2)) is largest where the sinc and the samples align
+  // (Cauchy-Schwarz). A windowed-sinc interpolation, by contrast, pulls the peak towards the
+  // nearest sample by a few hundredths of a sample.
+  constexpr int64_t kHalfWidth = 8;
   if (n < 3) return 0.0;
+  const int64_t j0 = std::max<int64_t>(0, int64_t(i) - kHalfWidth);
+  const int64_t j1 = std::min<int64_t>(int64_t(n) - 1, int64_t(i) + kHalfWidth);
+  auto score = [&](double x) {
+    double s = 0.0, q = 0.0;
+    for (int64_t j = j0; j <= j1; ++j) {
+      const double u = M_PI * (x - double(j));
+      const double w = std::fabs(u) < 1e-9 ? 1.0 : std::sin(u) / u;
+      s += double(c[j]) * w;
+      q += w * w;
+    }
+    return s / std::sqrt(q);
+  };
   double lo = double(i) - 1.0, hi = double(i) + 1.0;
   if (i == 0) lo = 0.0;
   if (i + 1 >= n) hi = double(n - 1);
   // Golden-section search for the maximum; the main lobe is unimodal within one sample.
   const double g = 0.5 * (std::sqrt(5.0) - 1.0);
   double x1 = hi - g * (hi - lo), x2 = lo + g * (hi - lo);
-  double f1 = value(x1), f2 = value(x2);
+  double f1 = score(x1), f2 = score(x2);
   for (int it = 0; it < 48; ++it) {
     if (f1 < f2) {
-      lo = x1; x1 = x2; f1 = f2; x2 = lo + g * (hi - lo); f2 = value(x2);
+      lo = x1; x1 = x2; f1 = f2; x2 = lo + g * (hi - lo); f2 = score(x2);
     } else {
-      hi = x2; x2 = x1; f2 = f1; x1 = hi - g * (hi - lo); f1 = value(x1);
+      hi = x2; x2 = x1; f2 = f1; x1 = hi - g * (hi - lo); f1 = score(x1);
     }
   }
   double best = 0.5 * (lo + hi);
-  if (value(best) < c[i]) best = double(i);  // never worse than the integer peak
+  if (score(best) < score(double(i))) best = double(i);  // never worse than the integer peak
   return best - double(i);
 }
 

@@ -60,7 +60,7 @@ def gcc_phat(
     ``max_delay_s`` bounds the search to ``[-max_delay_s, max_delay_s]`` (``None`` or 0: every lag
     where the signals overlap). float32 input is used as is; other real dtypes are converted;
     NaN or infinite samples raise ValueError. The peak is refined to a fraction of a sample by
-    windowed-sinc interpolation. ``threads=0`` uses every core.
+    fitting a sinc to the correlation around it. ``threads=0`` uses every core.
 
     >>> import numpy as np
     >>> a = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
