@@ -119,3 +119,33 @@ def test_single_frame_video_has_no_energy(tmp_path):
 def test_bad_regions(roi, error):
     with pytest.raises(error, match="roi"):
         avsync.motion_energy(media("h264_aac.mp4"), roi=roi)
+
+
+def peak_rss_mb(code: str) -> float:
+    """Peak resident memory (MB) of a fresh Python process running ``code``: its VmHWM (rusage's
+    ru_maxrss would include the parent's resident size at fork)."""
+    import subprocess
+    import sys
+
+    script = f"{code}\nprint(next(ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM:')))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600, check=True).stdout
+    return int(out.split()[-1]) / 1024
+
+
+@pytest.mark.slow
+def test_memory_does_not_grow_with_the_videos_length(tmp_path):
+    """Peak memory of motion_energy on 10 s and 120 s of 640x360 video, each in a fresh process:
+    the same within a few MB (the 12 times longer video would need 12 times the frame buffers
+    if frames were kept)."""
+    from avsync.media.ffmpeg import run_ffmpeg
+
+    peaks = []
+    for seconds in (10, 120):
+        path = tmp_path / f"{seconds}s.mp4"
+        run_ffmpeg(
+            ["-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={seconds}",
+             "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", path],
+            what="making the clip",
+        )
+        peaks.append(peak_rss_mb(f"import avsync; s = avsync.motion_energy({str(path)!r}); assert len(s) == {seconds * 25 - 1}"))
+    assert peaks[1] - peaks[0] < 8, f"peak RSS {peaks[0]:.0f} MB for 10 s, {peaks[1]:.0f} MB for 120 s"
