@@ -23,16 +23,17 @@ def clip_1080p(folder: Path, seconds: int = 20) -> Path:
     ])
 
 
-def long_video(folder: Path, minutes: int = 10) -> Path:
-    """``minutes`` of 1920x1080, 30 fps H.264 (a plain test pattern: quick to make), for memory."""
-    return _make(folder / f"h264_1080p30_{minutes}min.mp4", [
-        "-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={minutes * 60}",
+def long_video(folder: Path, seconds: int = 600) -> Path:
+    """``seconds`` of 1920x1080, 30 fps H.264 (a plain test pattern: quick to make), for memory."""
+    name = f"h264_1080p30_{seconds // 60}min.mp4" if seconds % 60 == 0 else f"h264_1080p30_{seconds}s_plain.mp4"
+    return _make(folder / name, [
+        "-f", "lavfi", "-i", f"testsrc2=size=1920x1080:rate=30:duration={seconds}",
         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "60",
     ])
 
 
 def long_audio(folder: Path, minutes: int = 10) -> Path:
-    """``minutes`` of AAC, 44.1 kHz stereo, 128 kb/s: pink noise under a wandering tone."""
+    """``minutes`` of AAC, 44.1 kHz stereo, 128 kb/s: pink noise on one channel, beeps on the other."""
     return _make(folder / f"aac_44k_stereo_{minutes}min.m4a", [
         "-f", "lavfi", "-i", f"anoisesrc=color=pink:sample_rate=44100:amplitude=0.2:duration={minutes * 60}:seed=1",
         "-f", "lavfi", "-i", f"sine=frequency=330:beep_factor=3:sample_rate=44100:duration={minutes * 60}",

@@ -160,6 +160,11 @@ def test_max_delay_bounds_the_search():
     assert abs(bounded.delay_samples) <= 500 and bounded.confidence < 0.2
 
 
+def test_infinite_max_delay_searches_everything():
+    a, b = pair(seed=2, length=8000, delay=900.0)
+    assert avsync.gcc_phat(a, b, 1000.0, max_delay_s=float("inf")) == avsync.gcc_phat(a, b, 1000.0)
+
+
 def test_unrelated_signals_have_low_confidence():
     rng = np.random.default_rng(9)
     for _ in range(10):
@@ -194,7 +199,10 @@ def test_bad_signals(a, b, error, match):
         avsync.gcc_phat(a, b, 16000)
 
 
-@pytest.mark.parametrize("kwargs", [{"sample_rate": 0}, {"sample_rate": float("nan")}, {"max_delay_s": -1.0}, {"threads": -1}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"sample_rate": 0}, {"sample_rate": float("nan")}, {"max_delay_s": -1.0}, {"max_delay_s": float("nan")}, {"threads": -1}],
+)
 def test_bad_arguments(kwargs):
     a = np.ones(100, np.float32)
     args = {"sample_rate": 16000, **kwargs}
@@ -287,7 +295,10 @@ def test_windowed_threads_do_not_change_the_result():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"window_s": 0.0}, {"hop_s": -1.0}, {"max_delay_s": 0.0}, {"window_s": float("nan")}, {"threads": -2}],
+    [
+        {"window_s": 0.0}, {"hop_s": -1.0}, {"max_delay_s": 0.0}, {"window_s": float("nan")},
+        {"max_delay_s": float("inf")}, {"center_delay_s": float("nan")}, {"threads": -2},
+    ],
 )
 def test_windowed_bad_arguments(kwargs):
     a = np.ones(1000, np.float32)

@@ -54,6 +54,11 @@ def test_region_of_interest():
     assert not np.allclose(signal.energy, whole.energy)
 
 
+def test_core_reader_refuses_non_finite_regions():
+    with pytest.raises(ValueError, match="finite"):
+        _core.MotionReader(str(media("h264_aac.mp4")), 16, 16, [0.0, float("nan"), 10.0, 10.0])
+
+
 def test_unaligned_region_covers_the_requested_pixels():
     reader = _core.MotionReader(str(media("h264_aac.mp4")), 160, 90, [10.5, 7.0, 33.0, 50.0])
     x0, y0, x1, y1 = reader.roi
@@ -114,6 +119,8 @@ def test_single_frame_video_has_no_energy(tmp_path):
         ((0, 0, 10, -1), ValueError),
         ((-5, 0, 10, 10), ValueError),
         ((400, 0, 10, 10), ValueError),  # outside the 320x240 frame
+        ((float("nan"), 0, 10, 10), ValueError),
+        ((0, 0, float("inf"), 10), ValueError),
     ],
 )
 def test_bad_regions(roi, error):

@@ -76,20 +76,34 @@ class Spinner:
         self._thread.join()
 
 
-@pytest.mark.parametrize("name", CALLS)
-def test_native_call_releases_the_gil(name):
-    call = long_calls()[name]
+def longest_python_pause(call) -> tuple[float, float]:
+    """(longest pause of a Python thread during call(), the call's duration)."""
     with Spinner() as spinner:
         start = time.perf_counter()
         spinner.watching = True
         call()
         spinner.watching = False
         duration = time.perf_counter() - start
-    assert duration > 0.05, f"{name} took only {duration:.3f} s: too short to tell"
-    # Held GIL: one pause as long as the call. Released: pauses of a few switch intervals.
-    assert spinner.longest_pause < 0.5 * duration, (
-        f"{name}: Python thread stalled {spinner.longest_pause:.3f} s of a {duration:.3f} s call"
-    )
+    return spinner.longest_pause, duration
+
+
+# A busy machine can stall any thread now and then: a property holds if one of a few tries shows
+# it. A held GIL or a lock fails every try.
+TRIES = 3
+
+
+@pytest.mark.parametrize("name", CALLS)
+def test_native_call_releases_the_gil(name):
+    call = long_calls()[name]
+    results = []
+    for _ in range(TRIES):
+        pause, duration = longest_python_pause(call)
+        results.append((round(pause, 3), round(duration, 3)))
+        assert duration > 0.05, f"{name} took only {duration:.3f} s: too short to tell"
+        # Held GIL: one pause as long as the call. Released: pauses of a few switch intervals.
+        if pause < 0.5 * duration:
+            return
+    pytest.fail(f"{name}: a Python thread stalled for most of the call (pause, call) in s: {results}")
 
 
 def cpu_overlap(first, second, window_s: float = 0.02) -> tuple[int, int]:
@@ -140,10 +154,14 @@ PAIRS = [
 def test_two_threads_use_cpu_at_the_same_time(pair):
     calls = long_calls()
     first, second = calls[pair[0]], calls[pair[1]]
-    first(), second()  # warm-up
-    both, windows = cpu_overlap(first, second)
-    assert windows >= 3, f"the calls overlapped for only {windows} sampling windows: too short to tell"
-    assert both >= 0.6 * windows, f"both threads used CPU in {both} of {windows} windows"
+    results = []
+    for _ in range(TRIES):
+        both, windows = cpu_overlap(first, second)
+        results.append((both, windows))
+        # Few windows: the calls barely overlapped (or a held GIL stopped the sampler too).
+        if windows >= 3 and both >= 0.6 * windows:
+            return
+    pytest.fail(f"(windows where both threads used CPU, windows sampled): {results}")
 
 
 def test_one_decoder_shared_by_two_threads_is_safe():

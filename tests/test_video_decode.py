@@ -142,11 +142,22 @@ def test_video_info():
         ({"width": 16.0}, TypeError),
         ({"width": True}, TypeError),
         ({"chunk": 0}, ValueError),
+        ({"start_s": float("nan")}, ValueError),
     ],
 )
 def test_bad_arguments(kwargs, error):
     with pytest.raises(error):
         next(iter_frames(media("h264_aac.mp4"), **kwargs))
+
+
+def test_core_decoder_seek_refuses_nan_and_survives_huge_times():
+    decoder = _core.VideoDecoder(str(media("h264_aac.mp4")), 16, 16)
+    with pytest.raises(ValueError, match="finite"):
+        decoder.seek(float("nan"))
+    decoder.seek(1e300)
+    assert decoder.read(5)[1].size == 0
+    decoder.seek(-1e300)
+    assert decoder.read(5)[1].size == 5
 
 
 def test_core_decoder_refuses_an_empty_read():

@@ -126,7 +126,10 @@ const AVFrame* VideoDecoder::next_frame() {
 }
 
 void VideoDecoder::seek(double seconds) {
-  int64_t ts = int64_t(std::floor((seconds + file_start_s_) / time_base_));
+  if (!std::isfinite(seconds)) throw std::invalid_argument("seek time must be a finite number of seconds");
+  // Clamped: a time far past either end must not overflow the conversion to a timestamp.
+  const double ticks = std::clamp(std::floor((seconds + file_start_s_) / time_base_), -9e18, 9e18);
+  const int64_t ts = int64_t(ticks);
   if (av_seek_frame(fmt_.get(), stream_, ts, AVSEEK_FLAG_BACKWARD) >= 0) {
     avcodec_flush_buffers(dec_.get());
     demux_done_ = false;

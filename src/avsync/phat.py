@@ -110,10 +110,12 @@ def gcc_phat_windowed(
     [0.01, 0.01, 0.01, 0.01, 0.01]
     """
     sample_rate = _check_rate(sample_rate)
-    if not (window_s > 0 and hop_s > 0 and max_delay_s > 0):
+    if not all(0 < v < float("inf") for v in (window_s, hop_s, max_delay_s)):
         raise ValueError(
-            f"window_s, hop_s and max_delay_s must be positive, got {window_s!r}, {hop_s!r}, {max_delay_s!r}"
+            f"window_s, hop_s and max_delay_s must be positive and finite, got {window_s!r}, {hop_s!r}, {max_delay_s!r}"
         )
+    if not np.isfinite(center_delay_s):
+        raise ValueError(f"center_delay_s must be finite, got {center_delay_s!r}")
     r = _core.gcc_phat_windowed(
         np.asarray(a),
         np.asarray(b),
@@ -159,9 +161,10 @@ def _result(r: Mapping[str, Any], sample_rate: float) -> PhatResult:
 
 
 def _max_lag(max_delay_s: float | None, sample_rate: float) -> int:
-    if max_delay_s is None or max_delay_s == 0:
+    """Samples either side to search; -1 for every lag where the signals overlap."""
+    if max_delay_s is None or max_delay_s == 0 or max_delay_s == float("inf"):
         return -1
-    if max_delay_s < 0:
+    if not max_delay_s > 0:  # negative or NaN
         raise ValueError(f"max_delay_s must be positive (or None for the whole overlap), got {max_delay_s}")
     return max(1, int(np.ceil(max_delay_s * sample_rate)))
 

@@ -118,6 +118,8 @@ def iter_frames(
         raise ValueError(f"chunk must be a positive number of frames, got {chunk}")
     frame_bytes = width * height * (3 if rgb else 4)
     chunk = max(1, min(int(chunk), _CHUNK_BYTES // frame_bytes))
+    if start_s is not None and not np.isfinite(start_s):
+        raise ValueError(f"start_s must be a finite number of seconds, got {start_s!r}")
     decoder = _core.VideoDecoder(os.fspath(path), int(width), int(height), bool(rgb), int(threads))
     if start_s is not None and start_s > 0:
         decoder.seek(float(start_s))
@@ -152,6 +154,8 @@ def _check_roi(roi: Sequence[float] | None) -> list[float]:
     values = [float(v) for v in roi]
     if len(values) != 4:
         raise ValueError(f"roi must be (x, y, width, height) in source pixels, got {roi!r}")
+    if not all(np.isfinite(values)):
+        raise ValueError(f"roi values must be finite numbers, got {roi!r}")
     if values[2] <= 0 or values[3] <= 0:
         raise ValueError(f"roi width and height must be positive, got {roi!r}")
     return values
