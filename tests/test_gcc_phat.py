@@ -66,6 +66,10 @@ def pair(seed: int, length: int, delay: float, pole: float = 0.0, noise: float =
         (3000, 2401, None),  # na + nb - 1 = 5400 = 2^3 3^3 5^2: both sides use the same FFT size
         (4000, 4000, 500),  # max(na, nb) + max_lag = 4500 = 2^2 3^2 5^3
         (1, 6400, None),
+        # Long transforms take another path (complex four-step FFTs): 40500 = 2^2 3^4 5^3
+        (20250, 20251, None),
+        (30000, 30000, 10500),
+        (100, 40401, None),
     ],
 )
 def test_correlation_matches_numpy(na, nb, max_lag):

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <complex>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -57,53 +58,38 @@ void load_padded(Buffer& buf, const float* x, size_t m) {
   std::fill(buf.data() + m, buf.data() + buf.size(), 0.0f);
 }
 
-// Turns the half-complex spectra A (in fa) and B (in fb) into the PHAT-weighted cross spectrum
-// B * conj(A) / |B * conj(A)|, in place in fb. A tiny floor, relative to the mean magnitude,
-// keeps bins where either signal is silent from exploding. Both passes over the spectrum are
-// split between `shares` threads (the spectra of long signals do not fit in any cache).
-void phat_cross_spectrum(const float* fa, float* fb, size_t n, size_t shares = 1) {
-  const size_t half = (n - 1) / 2;  // complex bins 1..half; bin 0 and (n even) bin n/2 are real
-  auto bins = [&](size_t share, size_t& k0, size_t& k1) {
-    k0 = 1 + half * share / shares;
-    k1 = 1 + half * (share + 1) / shares;
-  };
-  std::vector<double> totals(shares, 0.0);
-  run_shares(shares, [&](size_t share) {
-    size_t k0, k1;
-    bins(share, k0, k1);
-    double total = 0.0;
-    for (size_t k = k0; k < k1; ++k) {
-      const float ar = fa[2 * k - 1], ai = fa[2 * k];
-      const float br = fb[2 * k - 1], bi = fb[2 * k];
-      const float re = br * ar + bi * ai;
-      const float im = bi * ar - br * ai;
-      fb[2 * k - 1] = re;
-      fb[2 * k] = im;
-      total += std::sqrt(re * re + im * im);
-    }
-    totals[share] = total;
-  });
+double sum_of_squares(const float* x, size_t n) {
   double total = 0.0;
-  for (double t : totals) total += t;
+  for (size_t i = 0; i < n; ++i) total += double(x[i]) * x[i];
+  return total;
+}
+
+// What the PHAT weighting adds to |C| before dividing by it, so that bins where either signal is
+// silent do not explode: 1e-7 of sqrt(sum a^2 * sum b^2), which bounds the mean |A_k| |B_k|
+// (Parseval), known before any transform.
+float phat_floor(double energy_a, double energy_b) {
+  return float(1e-7 * std::sqrt(energy_a * energy_b) + 1e-30);
+}
+
+// Turns the half-complex spectra A (in fa) and B (in fb) into the PHAT-weighted cross spectrum
+// B * conj(A) / (|B * conj(A)| + eps), in place in fb.
+void phat_cross_spectrum(const float* fa, float* fb, size_t n, float eps) {
+  const size_t half = (n - 1) / 2;  // complex bins 1..half; bin 0 and (n even) bin n/2 are real
   fb[0] = fa[0] * fb[0];
-  total += std::fabs(fb[0]);
+  fb[0] = fb[0] / (std::fabs(fb[0]) + eps);
+  for (size_t k = 1; k <= half; ++k) {
+    const float ar = fa[2 * k - 1], ai = fa[2 * k];
+    const float br = fb[2 * k - 1], bi = fb[2 * k];
+    const float re = br * ar + bi * ai;
+    const float im = bi * ar - br * ai;
+    const float w = 1.0f / (std::sqrt(re * re + im * im) + eps);
+    fb[2 * k - 1] = re * w;
+    fb[2 * k] = im * w;
+  }
   if (n % 2 == 0) {
     fb[n - 1] = fa[n - 1] * fb[n - 1];
-    total += std::fabs(fb[n - 1]);
+    fb[n - 1] = fb[n - 1] / (std::fabs(fb[n - 1]) + eps);
   }
-  const float eps = float(1e-7 * total / double(half + 1 + (n % 2 == 0)) + 1e-30);
-  fb[0] = fb[0] / (std::fabs(fb[0]) + eps);
-  if (n % 2 == 0) fb[n - 1] = fb[n - 1] / (std::fabs(fb[n - 1]) + eps);
-  run_shares(shares, [&](size_t share) {
-    size_t k0, k1;
-    bins(share, k0, k1);
-    for (size_t k = k0; k < k1; ++k) {
-      const float re = fb[2 * k - 1], im = fb[2 * k];
-      const float inv = 1.0f / (std::sqrt(re * re + im * im) + eps);
-      fb[2 * k - 1] = re * inv;
-      fb[2 * k] = im * inv;
-    }
-  });
 }
 
 // The correlation values for lags first_lag .. first_lag + size() - 1, read from a circular
@@ -215,107 +201,230 @@ void check_input(const float* a, size_t na, const float* b, size_t nb) {
   if (ib < nb) throw std::invalid_argument("b holds a non-finite value (NaN or infinity) at index " + std::to_string(ib));
 }
 
-// The inverse transform of the half-complex spectrum in r (length n, even) as two independent
-// transforms of length n / 2, one per thread: one FFT of a long signal cannot use two cores.
-// The even output samples are the inverse of E_j = R_j + R_{j+n/2}, the odd ones of
-// O_j = (R_j - R_{j+n/2}) e^{2 pi i j / n} (both Hermitian, so half-complex of length n / 2).
-// `scratch` (n values) receives E and O; the result replaces r. The same arithmetic runs
-// whatever the number of threads, so results do not depend on it.
-void inverse_in_halves(float* r, float* scratch, size_t n, const RealPlan& half_plan, size_t shares) {
-  const size_t h = n / 2;
-  float* e = scratch;
-  float* o = scratch + h;
-  // R_k of the half-complex layout, for 0 <= k <= n / 2.
-  auto bin = [&](size_t k, double& re, double& im) {
-    if (k == 0 || k == h) {
-      re = r[k == 0 ? 0 : n - 1];
-      im = 0.0;
-    } else {
-      re = r[2 * k - 1];
-      im = r[2 * k];
-    }
-  };
-  const size_t last = h / 2;  // bins 0..last of E and O; bin last is real when h is even
-  run_shares(shares, [&](size_t share) {
-    const size_t j0 = (last + 1) * share / shares, j1 = (last + 1) * (share + 1) / shares;
-    constexpr size_t kReseed = 1024;  // exact twiddles this often keep the recurrence accurate
-    const double step = 2.0 * M_PI / double(n);
-    const double cs = std::cos(step), sn = std::sin(step);
-    double wr = 0.0, wi = 0.0;
-    for (size_t j = j0; j < j1; ++j) {
-      if ((j - j0) % kReseed == 0) {
-        wr = std::cos(step * double(j));
-        wi = std::sin(step * double(j));
-      }
-      double ar, ai, br, bi;
-      bin(j, ar, ai);
-      bin(h - j, br, bi);
-      bi = -bi;  // R_{j + n/2} = conj(R_{n/2 - j})
-      const double er = ar + br, ei = ai + bi;
-      const double dr = ar - br, di = ai - bi;
-      const double odr = dr * wr - di * wi, odi = dr * wi + di * wr;
-      if (j == 0) {
-        e[0] = float(er);
-        o[0] = float(odr);
-      } else if (2 * j == h) {
-        e[h - 1] = float(er);
-        o[h - 1] = float(odr);
-      } else {
-        e[2 * j - 1] = float(er);
-        e[2 * j] = float(ei);
-        o[2 * j - 1] = float(odr);
-        o[2 * j] = float(odi);
-      }
-      const double nr = wr * cs - wi * sn;
-      wi = wr * sn + wi * cs;
-      wr = nr;
-    }
-  });
-  run_shares(shares, [&](size_t share) {
-    if (shares == 1 || share == 0) half_plan.exec(e, 1.0f / float(n), false);
-    if (shares == 1 || share == 1) half_plan.exec(o, 1.0f / float(n), false);
-  });
-  run_shares(shares, [&](size_t share) {
-    const size_t m0 = h * share / shares, m1 = h * (share + 1) / shares;
-    for (size_t m = m0; m < m1; ++m) {
-      r[2 * m] = e[m];
-      r[2 * m + 1] = o[m];
-    }
-  });
+// --- Long correlations: complex FFTs in four steps ----------------------------------------------
+//
+// pocketfft runs a single long 1-D transform one value at a time, but several transforms at once
+// with SIMD (4 lanes of float with SSE2, more with AVX). A transform of length n = n1 * n2 is
+// done as n2 transforms of length n1 (the columns of the n1 x n2 array the data already is),
+// twiddle factors, and n1 transforms of length n2 (the rows): the spectrum comes out transposed,
+// X[k1 + n1 * k2] at row k1, column k2. The PHAT weighting does not care about order, and the
+// inverse, run in the reverse order, turns a transposed spectrum back into samples in natural
+// order, so nothing is ever transposed. Both signals go through one complex transform
+// (z = a + i b), and the real inverse through a complex one of half the length.
+
+using Complex = std::complex<float>;
+
+// n = n1 * n2 with n2 even and n1 the largest divisor below sqrt(n) that allows it; n1 == 0 when
+// n cannot be split so.
+void four_step_shape(size_t n, size_t& n1, size_t& n2) {
+  n1 = n2 = 0;
+  if (n % 2 != 0) return;
+  for (size_t d = 2; d * d <= n; ++d) {
+    if (n % d == 0 && (n / d) % 2 == 0) n1 = d;
+  }
+  if (n1) n2 = n / n1;
 }
 
-// The full-length correlation, circular, in a buffer of n = fft size values.
+// Transforms along the columns [c0, c1) of a rows x (row_stride) complex array. A few columns at
+// a time are copied into a small contiguous block first: read straight from the big array, each
+// value of a column would sit on its own memory page.
+void fft_columns(Complex* z, size_t rows, size_t row_stride, size_t c0, size_t c1, bool forward, float fct) {
+  constexpr size_t kBlock = 16;
+  std::vector<Complex> block(kBlock * rows);
+  for (size_t c = c0; c < c1; c += kBlock) {
+    const size_t w = std::min(kBlock, c1 - c);
+    for (size_t r = 0; r < rows; ++r) std::copy_n(z + r * row_stride + c, w, block.data() + r * w);
+    const pocketfft::shape_t shape{rows, w};
+    const pocketfft::stride_t stride{ptrdiff_t(w * sizeof(Complex)), ptrdiff_t(sizeof(Complex))};
+    pocketfft::c2c(shape, stride, stride, {0}, forward, block.data(), block.data(), fct, 1);
+    for (size_t r = 0; r < rows; ++r) std::copy_n(block.data() + r * w, w, z + r * row_stride + c);
+  }
+}
+
+// Transforms along the rows [r0, r1) (each `len` values, `row_stride` apart).
+void fft_rows(Complex* z, size_t row_stride, size_t len, size_t r0, size_t r1, bool forward, float fct) {
+  if (r1 <= r0) return;
+  const pocketfft::shape_t shape{r1 - r0, len};
+  const pocketfft::stride_t stride{ptrdiff_t(row_stride * sizeof(Complex)), ptrdiff_t(sizeof(Complex))};
+  pocketfft::c2c(shape, stride, stride, {1}, forward, z + r0 * row_stride, z + r0 * row_stride, fct, 1);
+}
+
+// z[r][c] *= exp(sign * 2 pi i * r * c / n) for rows [r0, r1), columns [0, len). The factors come
+// from a rotation in double precision, restarted from an exact value every 256 columns.
+void twiddle(Complex* z, size_t row_stride, size_t len, size_t n, double sign, size_t r0, size_t r1) {
+  const double unit = sign * 2.0 * M_PI / double(n);
+  for (size_t r = r0; r < r1; ++r) {
+    float* row = reinterpret_cast<float*>(z + r * row_stride);
+    const double step = unit * double(r);
+    const double cr = std::cos(step), ci = std::sin(step);
+    double wr = 1.0, wi = 0.0;
+    for (size_t c = 0; c < len; ++c) {
+      if (c % 256 == 0) {
+        wr = std::cos(step * double(c));
+        wi = std::sin(step * double(c));
+      }
+      const float xr = row[2 * c], xi = row[2 * c + 1];
+      const float fr = float(wr), fi = float(wi);
+      row[2 * c] = xr * fr - xi * fi;
+      row[2 * c + 1] = xr * fi + xi * fr;
+      const double nr = wr * cr - wi * ci;
+      wi = wr * ci + wi * cr;
+      wr = nr;
+    }
+  }
+}
+
+// [begin, end) of share `share` of `shares` over `total` items.
+void share_range(size_t total, size_t share, size_t shares, size_t& begin, size_t& end) {
+  begin = total * share / shares;
+  end = total * (share + 1) / shares;
+}
+
+// The circular PHAT correlation of a and b (zero-padded to n = n1 * n2), as n floats in natural
+// order at the front of `buffer` (2n floats of room).
+void four_step_correlation(const float* a, size_t na, const float* b, size_t nb, size_t n1, size_t n2,
+                           size_t shares, Buffer& buffer) {
+  const size_t n = n1 * n2, h2 = n2 / 2, h = n / 2;
+  Complex* z = reinterpret_cast<Complex*>(buffer.data());
+  // z = a + i b; then the column transforms of the forward four-step.
+  run_shares(shares, [&](size_t share) {
+    size_t t0, t1;
+    share_range(n, share, shares, t0, t1);
+    for (size_t t = t0; t < t1; ++t) z[t] = Complex(t < na ? a[t] : 0.0f, t < nb ? b[t] : 0.0f);
+  });
+  const float eps = phat_floor(sum_of_squares(a, na), sum_of_squares(b, nb));
+  run_shares(shares, [&](size_t share) {
+    size_t c0, c1;
+    share_range(n2, share, shares, c0, c1);
+    fft_columns(z, n1, n2, c0, c1, true, 1.0f);
+  });
+
+  // Then, a few rows at a time while they are in cache: the row transforms (Z[k1 + n1 k2] at
+  // (k1, k2)), the PHAT cross spectrum, and the first half of the inverse.
+  //
+  // C = B conj(A) with A_k = (Z_k + conj(Z_-k)) / 2 and B_k = (Z_k - conj(Z_-k)) / 2i; index -k
+  // of (k1, k2) sits at (n1 - k1, n2 - 1 - k2), or at (0, -k2 mod n2) in row 0, so rows go in
+  // pairs (k1, n1 - k1).
+  //
+  // The inverse is real: F_j = E_j + i O_j, with E_j = C_j + C_{j+n/2} and
+  // O_j = (C_j - C_{j+n/2}) e^{2 pi i j / n}, inverts (length n / 2) to c[2m] + i c[2m+1]. In the
+  // transposed layout j + n/2 is column k2 + h2 of the same row: each row folds onto its first
+  // half, and the inverse four-step runs on those halves: rows, twiddles, then columns.
+  const size_t pairs = n1 / 2 + 1;  // k1 = 0 .. n1 / 2 and their partners
+  run_shares(shares, [&](size_t share) {
+    constexpr size_t kPairsAtOnce = 8;
+    size_t p0, p1;
+    share_range(pairs, share, shares, p0, p1);
+    std::vector<Complex> own(n2), other(n2);
+    std::vector<float> c(2 * n2);
+    std::vector<size_t> rows;
+    const double unit = 2.0 * M_PI / double(n);
+    const double cr = std::cos(unit * double(n1)), ci = std::sin(unit * double(n1));
+
+    // Row k1 of C from the spectra of its row (zo) and its partner row (zm), folded into out.
+    auto cross_fold = [&](const Complex* zo, const Complex* zm, size_t k1, float* out) {
+      for (size_t k2 = 0; k2 < n2; ++k2) {
+        const size_t m2 = k1 == 0 ? (n2 - k2) % n2 : n2 - 1 - k2;
+        const float zr = zo[k2].real(), zi = zo[k2].imag();
+        const float mr = zm[m2].real(), mi = -zm[m2].imag();       // conj(Z_-k)
+        const float ar = 0.5f * (zr + mr), ai = 0.5f * (zi + mi);  // A_k
+        const float br = 0.5f * (zi - mi), bi = -0.5f * (zr - mr);  // B_k
+        const float xr = br * ar + bi * ai, xi = bi * ar - br * ai;  // B_k conj(A_k)
+        const float w = 1.0f / (std::sqrt(xr * xr + xi * xi) + eps);
+        c[2 * k2] = xr * w;
+        c[2 * k2 + 1] = xi * w;
+      }
+      double wr = 1.0, wi = 0.0;
+      for (size_t k2 = 0; k2 < h2; ++k2) {
+        if (k2 % 256 == 0) {  // e^{2 pi i j / n}, j = k1 + n1 k2, exact every 256 steps
+          wr = std::cos(unit * double(k1 + n1 * k2));
+          wi = std::sin(unit * double(k1 + n1 * k2));
+        }
+        const float lr = c[2 * k2], li = c[2 * k2 + 1];
+        const float hr = c[2 * (k2 + h2)], hi = c[2 * (k2 + h2) + 1];
+        const float er = lr + hr, ei = li + hi, dr = lr - hr, di = li - hi;
+        const float fr = float(wr), fi = float(wi);
+        const float orr = dr * fr - di * fi, oi = dr * fi + di * fr;
+        out[2 * k2] = er - oi;  // E + i O
+        out[2 * k2 + 1] = ei + orr;
+        const double nr = wr * cr - wi * ci;
+        wi = wr * ci + wi * cr;
+        wr = nr;
+      }
+    };
+    // Runs f(r0, r1) over the sorted rows, one call per run of consecutive rows.
+    auto for_runs = [&](auto&& f) {
+      for (size_t i = 0; i < rows.size();) {
+        size_t j = i + 1;
+        while (j < rows.size() && rows[j] == rows[j - 1] + 1) ++j;
+        f(rows[i], rows[j - 1] + 1);
+        i = j;
+      }
+    };
+
+    for (size_t q0 = p0; q0 < p1; q0 += kPairsAtOnce) {
+      const size_t q1 = std::min(p1, q0 + kPairsAtOnce);
+      rows.clear();
+      for (size_t k1 = q0; k1 < q1; ++k1) {
+        rows.push_back(k1);
+        if ((n1 - k1) % n1 != k1) rows.push_back(n1 - k1);
+      }
+      std::sort(rows.begin(), rows.end());
+      for_runs([&](size_t r0, size_t r1) {
+        twiddle(z, n2, n2, n, -1.0, r0, r1);
+        fft_rows(z, n2, n2, r0, r1, true, 1.0f);
+      });
+      for (size_t k1 = q0; k1 < q1; ++k1) {
+        const size_t m1 = (n1 - k1) % n1;
+        Complex* row = z + k1 * n2;
+        Complex* mirror = z + m1 * n2;
+        std::copy_n(row, n2, own.begin());
+        std::copy_n(mirror, n2, other.begin());
+        cross_fold(own.data(), other.data(), k1, reinterpret_cast<float*>(row));
+        if (m1 != k1) cross_fold(other.data(), own.data(), m1, reinterpret_cast<float*>(mirror));
+      }
+      for_runs([&](size_t r0, size_t r1) {
+        fft_rows(z, n2, h2, r0, r1, false, 1.0f);
+        twiddle(z, n2, h2, h, +1.0, r0, r1);
+      });
+    }
+  });
+  run_shares(shares, [&](size_t share) {
+    size_t c0, c1;
+    share_range(h2, share, shares, c0, c1);
+    fft_columns(z, n1, n2, c0, c1, false, 1.0f / float(n));
+  });
+  // Sample m = h2 * m1 + m2 sits at (m1, m2): close the gaps between rows, front to back.
+  for (size_t m1 = 1; m1 < n1; ++m1) std::memmove(z + m1 * h2, z + m1 * n2, h2 * sizeof(Complex));
+}
+
+// The full-length correlation, circular: n values (the FFT length) at the front of the result.
 Buffer full_correlation(const float* a, size_t na, const float* b, size_t nb, int64_t max_lag,
-                        int threads) {
+                        int threads, size_t& n_out) {
   // No wrap-around inside the searched lags needs n >= max(na, nb) + max_lag; the full range
   // needs n >= na + nb - 1.
   size_t need = na + nb - 1;
   if (max_lag >= 0) need = std::min(need, std::max(na, nb) + size_t(max_lag));
-  // Long transforms (the common case) use two threads: the two forward ones side by side, the
-  // inverse in two halves, which needs an even length.
-  const bool long_transform = need >= (size_t(1) << 15);
-  size_t n = fft_size(need);
-  while (long_transform && n % 2 == 1) n = fft_size(n + 1);
-  const size_t shares = long_transform && threads >= 2 ? 2 : 1;
+  const size_t shares = threads >= 2 ? 2 : 1;
+  if (need >= (size_t(1) << 15)) {
+    size_t n = fft_size(need), n1 = 0, n2 = 0;
+    for (four_step_shape(n, n1, n2); n1 == 0; four_step_shape(n, n1, n2)) n = fft_size(n + 1);
+    Buffer z(2 * n);
+    four_step_correlation(a, na, b, nb, n1, n2, shares, z);
+    n_out = n;
+    return z;
+  }
+  // Short: two real transforms and a real inverse.
+  const size_t n = fft_size(need);
   const RealPlan plan(n);
   Buffer fa(n), fb(n);
-  run_shares(shares, [&](size_t share) {
-    if (shares == 1 || share == 0) {
-      load_padded(fb, b, nb);
-      plan.exec(fb.data(), 1.0f, true);
-    }
-    if (shares == 1 || share == 1) {
-      load_padded(fa, a, na);
-      plan.exec(fa.data(), 1.0f, true);
-    }
-  });
-  phat_cross_spectrum(fa.data(), fb.data(), n, shares);
-  if (long_transform && n % 2 == 0) {
-    inverse_in_halves(fb.data(), fa.data(), n, RealPlan(n / 2), shares);
-  } else {
-    fa.release();  // early: inputs can be hours long
-    plan.exec(fb.data(), 1.0f / float(n), false);
-  }
+  load_padded(fa, a, na);
+  load_padded(fb, b, nb);
+  plan.exec(fa.data(), 1.0f, true);
+  plan.exec(fb.data(), 1.0f, true);
+  phat_cross_spectrum(fa.data(), fb.data(), n, phat_floor(sum_of_squares(a, na), sum_of_squares(b, nb)));
+  plan.exec(fb.data(), 1.0f / float(n), false);
+  n_out = n;
   return fb;
 }
 
@@ -334,19 +443,21 @@ void lag_range(size_t na, size_t nb, int64_t max_lag, int64_t& lo, int64_t& hi) 
 PhatPeak gcc_phat(const float* a, size_t na, const float* b, size_t nb, int64_t max_lag,
                   int64_t guard, int threads) {
   check_input(a, na, b, nb);
-  const Buffer circ = full_correlation(a, na, b, nb, max_lag, resolve_threads(threads));
+  size_t n = 0;
+  const Buffer circ = full_correlation(a, na, b, nb, max_lag, resolve_threads(threads), n);
   int64_t lo, hi;
   lag_range(na, nb, max_lag, lo, hi);
-  return analyse(LagView(circ.data(), circ.size(), lo, hi), std::max<int64_t>(guard, 1));
+  return analyse(LagView(circ.data(), n, lo, hi), std::max<int64_t>(guard, 1));
 }
 
 int64_t gcc_phat_correlation(const float* a, size_t na, const float* b, size_t nb,
                              int64_t max_lag, std::vector<float>& out) {
   check_input(a, na, b, nb);
-  const Buffer circ = full_correlation(a, na, b, nb, max_lag, 1);
+  size_t n = 0;
+  const Buffer circ = full_correlation(a, na, b, nb, max_lag, 1, n);
   int64_t lo, hi;
   lag_range(na, nb, max_lag, lo, hi);
-  LagView(circ.data(), circ.size(), lo, hi).copy_to(out);
+  LagView(circ.data(), n, lo, hi).copy_to(out);
   return lo;
 }
 
@@ -403,7 +514,7 @@ std::vector<PhatPeak> gcc_phat_windowed(const float* a, size_t na, const float* 
       }
       plan.exec(fa.data(), 1.0f, true);
       plan.exec(fb.data(), 1.0f, true);
-      phat_cross_spectrum(fa.data(), fb.data(), n);
+      phat_cross_spectrum(fa.data(), fb.data(), n, phat_floor(energy_a, energy_b));
       plan.exec(fb.data(), 1.0f / float(n), false);
       PhatPeak p = analyse(LagView(fb.data(), n, -2 * L, 0), guard);
       const double shift = double(center_lag + L);
