@@ -75,3 +75,19 @@ def test_result_load_rejects_other_json(tmp_path):
     p.write_text('{"hello": 1}')
     with pytest.raises(ValueError, match="not a sync result"):
         SyncResult.load(p)
+
+
+def test_phat_edges_do_not_make_unrelated_signals_match():
+    """A pure tone cut abruptly and an unrelated clip: without the fade at the signals' ends, the
+    phase transform turns the two cut edges into a confident false match."""
+    import avsync
+    from avsync import _core
+    from avsync.media.synthetic import make_scene
+
+    sr = 16000
+    t = np.arange(22 * sr) / sr
+    tone = (0.1 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    clip = make_scene(10, seed=3).audio[::3][: 8 * sr].astype(np.float32)
+    assert avsync.gcc_phat(tone, clip, sr, 20).confidence < 0.2
+    unfaded = _core.gcc_phat(tone, clip, 20 * sr, 32, 0, 0)  # taper 0: the old behaviour
+    assert unfaded["confidence"] > 0.5

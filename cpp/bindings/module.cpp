@@ -13,6 +13,7 @@
 #include "avsync/errors.hpp"
 #include "avsync/gcc_phat.hpp"
 #include "avsync/motion.hpp"
+#include "avsync/parallel.hpp"
 
 namespace py = pybind11;
 using avsync::PhatPeak;
@@ -39,6 +40,18 @@ py::array_t<float, py::array::c_style> as_signal(const py::array& x, const char*
                          std::string(py::str(x.dtype())));
   }
   return py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(x);
+}
+
+// A read of 0 items would look like the end of the stream to every caller: refuse it.
+void check_count(size_t n, const char* name) {
+  if (n == 0) throw py::value_error(std::string(name) + " must be at least 1");
+}
+
+// Lets Ctrl-C stop a long call that runs with the GIL released: takes the GIL for a moment and
+// raises KeyboardInterrupt (or whatever the signal handler raised) as a C++ exception.
+void check_signals() {
+  py::gil_scoped_acquire acquire;
+  if (PyErr_CheckSignals() != 0) throw py::error_already_set();
 }
 
 void raise_as(const char* cls_name, const char* msg) {
@@ -83,58 +96,65 @@ py::dict stream_dict(const avsync::StreamInfo& s) {
   return d;
 }
 
-// Python-facing wrappers hold a mutex: a reader shared between threads is used by one at a time.
-struct PyAudioDecoder {
-  std::unique_ptr<avsync::AudioDecoder> dec;
-  std::mutex mu;
-  PyAudioDecoder(const std::string& path, int sample_rate) {
+// A native reader as Python sees it: one thread at a time uses it (a reader shared between
+// threads is safe, not parallel). Every access waits for the lock with the GIL released, so a
+// thread blocked here never stalls the others, and runs with the GIL released.
+template <typename T>
+struct Guarded {
+  std::unique_ptr<T> native;
+  mutable std::mutex mu;
+
+  template <typename... Args>
+  explicit Guarded(Args&&... args) {
     py::gil_scoped_release release;
-    dec = std::make_unique<avsync::AudioDecoder>(path, sample_rate);
+    native = std::make_unique<T>(std::forward<Args>(args)...);
   }
+  template <typename F>
+  auto with(F f) {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mu);
+    return f(*native);
+  }
+  template <typename F>
+  auto with(F f) const {
+    py::gil_scoped_release release;
+    std::lock_guard<std::mutex> lock(mu);
+    return f(static_cast<const T&>(*native));
+  }
+};
+
+struct PyAudioDecoder : Guarded<avsync::AudioDecoder> {
+  PyAudioDecoder(const std::string& path, int sample_rate) : Guarded(path, sample_rate) {}
   py::array_t<float> read(size_t max_samples) {
+    check_count(max_samples, "max_samples");
     std::vector<float> buf(max_samples);
-    size_t n;
-    {
-      py::gil_scoped_release release;
-      std::lock_guard<std::mutex> lock(mu);
-      n = dec->read(buf.data(), max_samples);
-    }
+    const size_t n = with([&](avsync::AudioDecoder& d) { return d.read(buf.data(), max_samples); });
     buf.resize(n);
     return to_numpy(std::move(buf));
   }
 };
 
-struct PyVideoDecoder {
-  std::unique_ptr<avsync::VideoDecoder> dec;
+struct PyVideoDecoder : Guarded<avsync::VideoDecoder> {
   bool rgb;
-  std::mutex mu;
-  PyVideoDecoder(const std::string& path, int width, int height, bool rgb_, int threads) : rgb(rgb_) {
-    py::gil_scoped_release release;
-    dec = std::make_unique<avsync::VideoDecoder>(
-        path, width, height, rgb ? avsync::VideoDecoder::Output::kRgb : avsync::VideoDecoder::Output::kLuma, threads);
-  }
+  PyVideoDecoder(const std::string& path, int width, int height, bool rgb_, int threads)
+      : Guarded(path, width, height, rgb_ ? avsync::VideoDecoder::Output::kRgb : avsync::VideoDecoder::Output::kLuma,
+                threads),
+        rgb(rgb_) {}
   py::tuple read(size_t max_frames) {
-    const size_t h = size_t(dec->height()), w = size_t(dec->width());
+    check_count(max_frames, "max_frames");
+    const size_t h = size_t(native->height()), w = size_t(native->width());
     std::vector<double> times(max_frames);
     py::array frames;
     size_t n;
     if (rgb) {
       py::array_t<uint8_t> out({max_frames, h, w, size_t(3)});
       uint8_t* p = out.mutable_data();
-      {
-        py::gil_scoped_release release;
-        std::lock_guard<std::mutex> lock(mu);
-        n = dec->read_rgb(p, times.data(), max_frames);
-      }
+      n = with([&](avsync::VideoDecoder& d) { return d.read_rgb(p, times.data(), max_frames); });
       frames = out;
     } else {
       py::array_t<float> out({max_frames, h, w});
       float* p = out.mutable_data();
-      {
-        py::gil_scoped_release release;
-        std::lock_guard<std::mutex> lock(mu);
-        n = dec->read_luma(p, times.data(), max_frames);
-      }
+      n = with([&](avsync::VideoDecoder& d) { return d.read_luma(p, times.data(), max_frames); });
       frames = out;
     }
     times.resize(n);
@@ -143,30 +163,26 @@ struct PyVideoDecoder {
     return py::make_tuple(sliced, to_numpy(std::move(times)));
   }
   void seek(double seconds) {
-    py::gil_scoped_release release;
-    std::lock_guard<std::mutex> lock(mu);
-    dec->seek(seconds);
+    with([&](avsync::VideoDecoder& d) { d.seek(seconds); });
   }
 };
 
-struct PyMotionReader {
-  std::unique_ptr<avsync::MotionReader> reader;
-  std::mutex mu;
-  PyMotionReader(const std::string& path, int width, int height, std::vector<double> roi, int threads) {
+struct PyMotionReader : Guarded<avsync::MotionReader> {
+  PyMotionReader(const std::string& path, int width, int height, const std::vector<double>& roi, int threads)
+      : Guarded(path, width, height, roi_part(roi, 0), roi_part(roi, 1), roi_part(roi, 2), roi_part(roi, 3),
+                threads) {}
+  // (x, y, w, h) in source pixels; empty means the whole frame (w = h = 0).
+  static double roi_part(const std::vector<double>& roi, size_t i) {
     if (!roi.empty() && roi.size() != 4) throw py::value_error("roi must be (x, y, width, height) in source pixels");
-    if (roi.empty()) roi = {0, 0, 0, 0};
-    py::gil_scoped_release release;
-    reader = std::make_unique<avsync::MotionReader>(path, width, height, roi[0], roi[1], roi[2], roi[3], threads);
+    return roi.empty() ? 0.0 : roi[i];
   }
   py::tuple read(size_t max_values) {
+    check_count(max_values, "max_values");
     std::vector<double> times(max_values);
     std::vector<float> energy(max_values), luma(max_values);
-    size_t n;
-    {
-      py::gil_scoped_release release;
-      std::lock_guard<std::mutex> lock(mu);
-      n = reader->read(times.data(), energy.data(), luma.data(), max_values);
-    }
+    const size_t n = with([&](avsync::MotionReader& r) {
+      return r.read(times.data(), energy.data(), luma.data(), max_values);
+    });
     times.resize(n);
     energy.resize(n);
     luma.resize(n);
@@ -174,16 +190,28 @@ struct PyMotionReader {
   }
 };
 
-template <typename Decoder>
-py::dict video_props(const Decoder& d) {
+// A snapshot of a video decoder's properties, taken under the reader's lock.
+struct VideoProps {
+  int source_width, source_height;
+  double average_fps, start_s, duration_s;
+  bool luma_from_plane;
+  size_t decode_errors;
+};
+
+VideoProps snapshot(const avsync::VideoDecoder& d) {
+  return {d.source_width(), d.source_height(), d.average_fps(), d.start_seconds(),
+          d.duration_seconds(), d.luma_source() == avsync::LumaSource::kPlane, d.decode_errors()};
+}
+
+py::dict video_props(const VideoProps& v) {
   py::dict p;
-  p["source_width"] = d.source_width();
-  p["source_height"] = d.source_height();
-  p["average_fps"] = d.average_fps();
-  p["start_s"] = d.start_seconds();
-  p["duration_s"] = d.duration_seconds();
-  p["luma_from_plane"] = d.luma_source() == avsync::LumaSource::kPlane;
-  p["decode_errors"] = d.decode_errors();
+  p["source_width"] = v.source_width;
+  p["source_height"] = v.source_height;
+  p["average_fps"] = v.average_fps;
+  p["start_s"] = v.start_s;
+  p["duration_s"] = v.duration_s;
+  p["luma_from_plane"] = v.luma_from_plane;
+  p["decode_errors"] = v.decode_errors;
   return p;
 }
 
@@ -243,28 +271,34 @@ PYBIND11_MODULE(_core, m) {
   py::class_<PyAudioDecoder>(m, "AudioDecoder")
       .def(py::init<const std::string&, int>(), py::arg("path"), py::arg("sample_rate"))
       .def("read", &PyAudioDecoder::read, py::arg("max_samples"))
-      .def_property_readonly("sample_rate", [](const PyAudioDecoder& d) { return d.dec->sample_rate(); })
-      .def_property_readonly("source_sample_rate", [](const PyAudioDecoder& d) { return d.dec->source_sample_rate(); })
-      .def_property_readonly("source_channels", [](const PyAudioDecoder& d) { return d.dec->source_channels(); })
-      .def_property_readonly("start_s", [](const PyAudioDecoder& d) { return d.dec->start_seconds(); })
-      .def_property_readonly("duration_s", [](const PyAudioDecoder& d) { return d.dec->duration_seconds(); })
-      .def_property_readonly("decode_errors", [](const PyAudioDecoder& d) { return d.dec->decode_errors(); });
+      .def_property_readonly("sample_rate", [](const PyAudioDecoder& d) { return d.with([](const avsync::AudioDecoder& x) { return x.sample_rate(); }); })
+      .def_property_readonly("source_sample_rate", [](const PyAudioDecoder& d) { return d.with([](const avsync::AudioDecoder& x) { return x.source_sample_rate(); }); })
+      .def_property_readonly("source_channels", [](const PyAudioDecoder& d) { return d.with([](const avsync::AudioDecoder& x) { return x.source_channels(); }); })
+      .def_property_readonly("start_s", [](const PyAudioDecoder& d) { return d.with([](const avsync::AudioDecoder& x) { return x.start_seconds(); }); })
+      .def_property_readonly("duration_s", [](const PyAudioDecoder& d) { return d.with([](const avsync::AudioDecoder& x) { return x.duration_seconds(); }); })
+      .def_property_readonly("decode_errors", [](const PyAudioDecoder& d) { return d.with([](const avsync::AudioDecoder& x) { return x.decode_errors(); }); });
 
   m.def("read_audio", [](const std::string& path, int sample_rate, size_t chunk) {
+    check_count(chunk, "chunk");
     std::vector<float> all;
     double start;
     {
       py::gil_scoped_release release;
       avsync::AudioDecoder dec(path, sample_rate);
       start = dec.start_seconds();
-      for (;;) {
+      // Reserve what the container announces (plus a little), so the result is rarely copied.
+      const double announced = dec.duration_seconds() * double(sample_rate);
+      if (announced > 0 && announced < 4e9) all.reserve(size_t(announced * 1.01) + chunk);
+      for (size_t round = 1;; ++round) {
         const size_t old = all.size();
         all.resize(old + chunk);
         const size_t got = dec.read(all.data() + old, chunk);
         all.resize(old + got);
         if (got == 0) break;
+        if (round % 64 == 0) check_signals();
       }
-      all.shrink_to_fit();
+      // Give back a large unused tail (an over-estimated duration); a small one is not worth a copy.
+      if (all.capacity() - all.size() > all.size() / 8 + chunk) all.shrink_to_fit();
     }
     return py::make_tuple(to_numpy(std::move(all)), start);
   }, py::arg("path"), py::arg("sample_rate"), py::arg("chunk") = size_t(1) << 16);
@@ -274,20 +308,22 @@ PYBIND11_MODULE(_core, m) {
            py::arg("height"), py::arg("rgb") = false, py::arg("threads") = 0)
       .def("read", &PyVideoDecoder::read, py::arg("max_frames"))
       .def("seek", &PyVideoDecoder::seek, py::arg("seconds"))
-      .def_property_readonly("width", [](const PyVideoDecoder& d) { return d.dec->width(); })
-      .def_property_readonly("height", [](const PyVideoDecoder& d) { return d.dec->height(); })
-      .def_property_readonly("info", [](const PyVideoDecoder& d) { return video_props(*d.dec); });
+      .def_property_readonly("width", [](const PyVideoDecoder& d) { return d.native->width(); })  // fixed at construction
+      .def_property_readonly("height", [](const PyVideoDecoder& d) { return d.native->height(); })
+      .def_property_readonly("info", [](const PyVideoDecoder& d) { return video_props(d.with(snapshot)); });
 
   py::class_<PyMotionReader>(m, "MotionReader")
-      .def(py::init<const std::string&, int, int, std::vector<double>, int>(), py::arg("path"),
+      .def(py::init<const std::string&, int, int, const std::vector<double>&, int>(), py::arg("path"),
            py::arg("width"), py::arg("height"), py::arg("roi") = std::vector<double>{}, py::arg("threads") = 0)
       .def("read", &PyMotionReader::read, py::arg("max_values"))
-      .def_property_readonly("frames", [](const PyMotionReader& r) { return r.reader->frames(); })
+      .def_property_readonly("frames", [](const PyMotionReader& r) { return r.with([](const avsync::MotionReader& x) { return x.frames(); }); })
       .def_property_readonly("roi", [](const PyMotionReader& r) {
-        auto g = r.reader->roi();
+        auto g = r.with([](const avsync::MotionReader& x) { return x.roi(); });
         return py::make_tuple(g.x0, g.y0, g.x1, g.y1);
       })
-      .def_property_readonly("info", [](const PyMotionReader& r) { return video_props(r.reader->decoder()); });
+      .def_property_readonly("info", [](const PyMotionReader& r) {
+        return video_props(r.with([](const avsync::MotionReader& x) { return snapshot(x.decoder()); }));
+      });
 
   m.def("gcc_phat", [](const py::array& a, const py::array& b, int64_t max_lag, int64_t guard, int threads, int64_t taper) {
     auto fa = as_signal(a, "a");
@@ -340,6 +376,15 @@ PYBIND11_MODULE(_core, m) {
     return d;
   }, py::arg("a"), py::arg("b"), py::arg("window"), py::arg("hop"), py::arg("max_lag"),
      py::arg("center_lag") = 0, py::arg("guard") = 16, py::arg("threads") = 0, py::arg("taper") = 0);
+
+  // Test hook: runs `shares` shares on threads, share `failing` throwing; the exception must come
+  // back to Python as a RuntimeError naming the share (not std::terminate).
+  m.def("_check_worker_exception", [](size_t shares, size_t failing) {
+    py::gil_scoped_release release;
+    avsync::run_shares(shares, [&](size_t share) {
+      if (share == failing) throw std::runtime_error("share " + std::to_string(share) + " failed");
+    });
+  }, py::arg("shares"), py::arg("failing"));
 
   m.def("phat_confidence", &avsync::phat_confidence, py::arg("peak"), py::arg("second_peak"),
         py::arg("noise_mean"), py::arg("noise_std"));

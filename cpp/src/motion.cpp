@@ -9,6 +9,9 @@ namespace avsync {
 GridRoi roi_to_grid(double x, double y, double w, double h, int src_w, int src_h, int grid_w,
                     int grid_h) {
   GridRoi r{0, 0, grid_w, grid_h};
+  if (!std::isfinite(x) || !std::isfinite(y) || !std::isfinite(w) || !std::isfinite(h)) {
+    throw std::invalid_argument("roi values must be finite numbers");
+  }
   if (w <= 0 || h <= 0) return r;
   if (x < 0 || y < 0 || x >= src_w || y >= src_h) {
     throw std::invalid_argument("roi (" + std::to_string(x) + ", " + std::to_string(y) +

@@ -54,6 +54,11 @@ VideoDecoder::VideoDecoder(const std::string& path, int width, int height, Outpu
   } else if (fmt_->duration != AV_NOPTS_VALUE) {
     duration_s_ = double(fmt_->duration) / AV_TIME_BASE;
   }
+  // What the stream announces; confirmed (or corrected) by every decoded frame.
+  if (st->codecpar->format >= 0) {
+    const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(AVPixelFormat(st->codecpar->format));
+    luma_source_ = luma_readable(d) ? LumaSource::kPlane : LumaSource::kSwscale;
+  }
   pkt_ = make_packet();
   frame_ = make_frame();
 }
@@ -121,7 +126,10 @@ const AVFrame* VideoDecoder::next_frame() {
 }
 
 void VideoDecoder::seek(double seconds) {
-  int64_t ts = int64_t(std::floor((seconds + file_start_s_) / time_base_));
+  if (!std::isfinite(seconds)) throw std::invalid_argument("seek time must be a finite number of seconds");
+  // Clamped: a time far past either end must not overflow the conversion to a timestamp.
+  const double ticks = std::clamp(std::floor((seconds + file_start_s_) / time_base_), -9e18, 9e18);
+  const int64_t ts = int64_t(ticks);
   if (av_seek_frame(fmt_.get(), stream_, ts, AVSEEK_FLAG_BACKWARD) >= 0) {
     avcodec_flush_buffers(dec_.get());
     demux_done_ = false;
@@ -153,14 +161,18 @@ void VideoDecoder::luma_from_frame(const AVFrame* f, float* out) {
     }
     return;
   }
-  // RGB, palette and other layouts: let swscale make gray at the target size directly.
+  // RGB, palette and other layouts: swscale makes a gray picture at the source size (no scaling:
+  // its area filter is not an exact box average at every ratio), then the same box average.
   luma_source_ = LumaSource::kSwscale;
   sws_.reset(sws_getCachedContext(sws_.release(), f->width, f->height, AVPixelFormat(f->format),
-                                  out_w_, out_h_, AV_PIX_FMT_GRAY8, SWS_AREA, nullptr, nullptr, nullptr));
+                                  f->width, f->height, AV_PIX_FMT_GRAY8, SWS_POINT, nullptr, nullptr, nullptr));
   if (!sws_) throw MediaError(describe(path_, "cannot convert this pixel format to gray"));
-  gray_.resize(size_t(out_w_) * size_t(out_h_));
-  scale_padded(f, out_w_, gray_.data());
-  for (size_t i = 0; i < gray_.size(); ++i) out[i] = float(gray_[i]);
+  const int gray_stride = (f->width + 63) & ~63;
+  gray_.resize(size_t(gray_stride) * size_t(f->height + 2) + 64);  // slack: swscale writes whole SIMD blocks
+  uint8_t* dst[4] = {gray_.data(), nullptr, nullptr, nullptr};
+  int dst_stride[4] = {gray_stride, 0, 0, 0};
+  sws_scale(sws_.get(), f->data, f->linesize, 0, f->height, dst, dst_stride);
+  box_average<uint8_t>(gray_.data(), gray_stride, 1, 0, 1.0f, cols_, rows_, out, column_sums_);
 }
 
 // swscale writes whole SIMD blocks: a row of a narrow picture (10 px of RGB, say) can run past

@@ -19,9 +19,12 @@ scores low even when both peaks are high.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from avsync import _core
 
@@ -54,17 +57,25 @@ class PhatResult:
 
 
 def gcc_phat(
-    a: np.ndarray, b: np.ndarray, sample_rate: float, max_delay_s: float | None = None, *, threads: int = 0
+    a: npt.ArrayLike, b: npt.ArrayLike, sample_rate: float, max_delay_s: float | None = None, *, threads: int = 0
 ) -> PhatResult:
     """Delay of ``b`` relative to ``a`` by GCC-PHAT over their full length.
 
     ``max_delay_s`` bounds the search to ``[-max_delay_s, max_delay_s]`` (``None`` or 0: every lag
-    where the signals overlap). float32 input is used as is; other real dtypes are converted.
-    The peak is refined to a fraction of a sample by windowed-sinc interpolation.
+    where the signals overlap). float32 input is used as is; other real dtypes are converted;
+    NaN or infinite samples raise ValueError. The peak is refined to a fraction of a sample by
+    fitting a sinc to the correlation around it. ``threads=0`` uses every core.
+
+    >>> import numpy as np
+    >>> a = np.random.default_rng(0).standard_normal(16000).astype(np.float32)
+    >>> b = np.concatenate([np.zeros(400, np.float32), a])  # b is a, 25 ms later
+    >>> r = gcc_phat(a, b, 16000)
+    >>> round(r.delay_s, 4), r.confidence > 0.9
+    (0.025, True)
     """
     sample_rate = _check_rate(sample_rate)
     max_lag = _max_lag(max_delay_s, sample_rate)
-    r = _core.gcc_phat(a, b, max_lag, guard_samples(sample_rate), threads, taper_samples(sample_rate))
+    r = _core.gcc_phat(np.asarray(a), np.asarray(b), max_lag, guard_samples(sample_rate), _check_threads(threads), taper_samples(sample_rate))
     return _result(r, sample_rate)
 
 
@@ -79,8 +90,8 @@ class WindowedPhat:
 
 
 def gcc_phat_windowed(
-    a: np.ndarray,
-    b: np.ndarray,
+    a: npt.ArrayLike,
+    b: npt.ArrayLike,
     sample_rate: float,
     window_s: float,
     hop_s: float,
@@ -91,19 +102,33 @@ def gcc_phat_windowed(
 ) -> WindowedPhat:
     """Cuts ``b`` into windows of ``window_s`` every ``hop_s`` and finds each one's delay within
     ``center_delay_s ± max_delay_s`` (the part of ``a`` where it should be). Windows outside ``a``
-    or silent get confidence 0. The windows run in parallel on all cores."""
+    or silent get confidence 0. The windows run in parallel on all cores (``threads=0``).
+
+    With clock drift the delays follow a line whose slope is the drift:
+
+    >>> import numpy as np
+    >>> a = np.random.default_rng(1).standard_normal(10 * 16000).astype(np.float32)
+    >>> b = np.concatenate([np.zeros(160, np.float32), a])  # 10 ms later, no drift
+    >>> w = gcc_phat_windowed(a, b, 16000, window_s=2.0, hop_s=2.0, max_delay_s=0.05)
+    >>> np.round(w.delay_s, 4).tolist()
+    [0.01, 0.01, 0.01, 0.01, 0.01]
+    """
     sample_rate = _check_rate(sample_rate)
-    if window_s <= 0 or hop_s <= 0 or max_delay_s <= 0:
-        raise ValueError("window_s, hop_s and max_delay_s must be positive")
+    if not all(0 < v < float("inf") for v in (window_s, hop_s, max_delay_s)):
+        raise ValueError(
+            f"window_s, hop_s and max_delay_s must be positive and finite, got {window_s!r}, {hop_s!r}, {max_delay_s!r}"
+        )
+    if not np.isfinite(center_delay_s):
+        raise ValueError(f"center_delay_s must be finite, got {center_delay_s!r}")
     r = _core.gcc_phat_windowed(
-        a,
-        b,
+        np.asarray(a),
+        np.asarray(b),
         max(16, int(round(window_s * sample_rate))),
         max(1, int(round(hop_s * sample_rate))),
         max(1, int(round(max_delay_s * sample_rate))),
         int(round(center_delay_s * sample_rate)),
         guard_samples(sample_rate),
-        threads,
+        _check_threads(threads),
         taper_samples(sample_rate),
     )
     return WindowedPhat(
@@ -115,11 +140,11 @@ def gcc_phat_windowed(
 
 
 def phat_correlation(
-    a: np.ndarray, b: np.ndarray, sample_rate: float, max_delay_s: float | None = None
+    a: npt.ArrayLike, b: npt.ArrayLike, sample_rate: float, max_delay_s: float | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """The PHAT correlation itself: ``(lags_s, values)`` over the searched lags (for plots)."""
     sample_rate = _check_rate(sample_rate)
-    first, values = _core.gcc_phat_correlation(a, b, _max_lag(max_delay_s, sample_rate), taper_samples(sample_rate))
+    first, values = _core.gcc_phat_correlation(np.asarray(a), np.asarray(b), _max_lag(max_delay_s, sample_rate), taper_samples(sample_rate))
     lags = (first + np.arange(values.size)) / sample_rate
     return lags, values
 
@@ -132,7 +157,7 @@ def taper_samples(sample_rate: float) -> int:
     return int(round(_TAPER_S * sample_rate))
 
 
-def _result(r: dict, sample_rate: float) -> PhatResult:
+def _result(r: Mapping[str, Any], sample_rate: float) -> PhatResult:
     return PhatResult(
         delay_s=r["delay"] / sample_rate,
         peak=float(r["peak"]),
@@ -145,11 +170,18 @@ def _result(r: dict, sample_rate: float) -> PhatResult:
 
 
 def _max_lag(max_delay_s: float | None, sample_rate: float) -> int:
-    if max_delay_s is None or max_delay_s == 0:
+    """Samples either side to search; -1 for every lag where the signals overlap."""
+    if max_delay_s is None or max_delay_s == 0 or max_delay_s == float("inf"):
         return -1
-    if max_delay_s < 0:
+    if not max_delay_s > 0:  # negative or NaN
         raise ValueError(f"max_delay_s must be positive (or None for the whole overlap), got {max_delay_s}")
     return max(1, int(np.ceil(max_delay_s * sample_rate)))
+
+
+def _check_threads(threads: int) -> int:
+    if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 0:
+        raise ValueError(f"threads must be a non-negative integer (0: every core), got {threads!r}")
+    return int(threads)
 
 
 def _check_rate(sample_rate: float) -> float:

@@ -57,7 +57,7 @@ std::vector<PhatPeak> gcc_phat_windowed(const float* a, size_t na, const float* 
                                         int64_t center_lag, int64_t guard, int threads,
                                         std::vector<double>& centers, int64_t taper = 0);
 
-// Sub-sample peak position by windowed-sinc (Lanczos) interpolation of the correlation around
+// Sub-sample peak position: a sinc fitted by least squares to the correlation around
 // index `i` of `c` (length n, not circular). Returns the fractional offset in [-1, 1].
 double refine_peak(const float* c, size_t n, size_t i);
 

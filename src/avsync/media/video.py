@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,11 @@ from avsync.progress import progress_bar
 DEFAULT_WIDTH = 160
 DEFAULT_HEIGHT = 90
 _CHUNK_FRAMES = 256
+# Values per call into the motion reader: a few seconds of 1080p decoding, so the progress bar
+# moves and Ctrl-C is honoured between calls.
+_MOTION_CHUNK = 512
+# A chunk of frames never needs more than this (large RGB frames get fewer per chunk).
+_CHUNK_BYTES = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ def motion_energy(
     times, energy, luma = [], [], []
     with progress_bar(total=expected, unit="frame", desc=os.path.basename(os.fspath(path)), enabled=progress) as bar:
         while True:
-            t, e, lum = reader.read(4096)
+            t, e, lum = reader.read(_MOTION_CHUNK)
             if t.size == 0:
                 break
             times.append(t)
@@ -104,11 +110,16 @@ def iter_frames(
     Luma (default): ``frames`` is float32 ``(n, height, width)`` on the 0-255 scale, box-averaged
     from the decoded Y plane. ``rgb=True``: uint8 ``(n, height, width, 3)`` through swscale (area
     filter when shrinking, the source's colour matrix and range honoured). ``start_s`` skips
-    frames before that time (seeking to the keyframe before it first).
+    frames before that time (seeking to the keyframe before it first). A chunk holds at most
+    64 MB of frames, so large RGB frames come in smaller chunks than ``chunk``.
     """
     _check_size(width, height)
     if chunk < 1:
         raise ValueError(f"chunk must be a positive number of frames, got {chunk}")
+    frame_bytes = width * height * (3 if rgb else 4)
+    chunk = max(1, min(int(chunk), _CHUNK_BYTES // frame_bytes))
+    if start_s is not None and not np.isfinite(start_s):
+        raise ValueError(f"start_s must be a finite number of seconds, got {start_s!r}")
     decoder = _core.VideoDecoder(os.fspath(path), int(width), int(height), bool(rgb), int(threads))
     if start_s is not None and start_s > 0:
         decoder.seek(float(start_s))
@@ -119,12 +130,12 @@ def iter_frames(
         yield frames, times
 
 
-def video_info(path: str | os.PathLike[str]) -> dict:
+def video_info(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Source size, average fps, start and duration of the video stream, without decoding it."""
-    return _core.VideoDecoder(os.fspath(path), 16, 16, False, 1).info
+    return dict(_core.VideoDecoder(os.fspath(path), 16, 16, False, 1).info)
 
 
-def _expected_frames(info: dict) -> int | None:
+def _expected_frames(info: Mapping[str, Any]) -> int | None:
     fps, duration = info.get("average_fps") or 0.0, info.get("duration_s") or -1.0
     return int(round(fps * duration)) if fps > 0 and duration > 0 else None
 
@@ -143,6 +154,8 @@ def _check_roi(roi: Sequence[float] | None) -> list[float]:
     values = [float(v) for v in roi]
     if len(values) != 4:
         raise ValueError(f"roi must be (x, y, width, height) in source pixels, got {roi!r}")
+    if not all(np.isfinite(values)):
+        raise ValueError(f"roi values must be finite numbers, got {roi!r}")
     if values[2] <= 0 or values[3] <= 0:
         raise ValueError(f"roi width and height must be positive, got {roi!r}")
     return values
