@@ -8,10 +8,6 @@ namespace avsync {
 
 namespace {
 
-// Consecutive decode errors after which a stream is declared undecodable (guards against
-// a corrupt file spinning forever).
-constexpr size_t kMaxConsecutiveErrors = 1000;
-
 int frame_channels(const AVFrame* f) {
 #if AVSYNC_HAVE_CH_LAYOUT
   return f->ch_layout.nb_channels;
@@ -57,7 +53,7 @@ AudioDecoder::AudioDecoder(const std::string& path, int sample_rate)
   } else if (fmt_->duration != AV_NOPTS_VALUE) {
     duration_s_ = double(fmt_->duration) / AV_TIME_BASE;
   }
-  pkt_ = make_packet();
+  reader_.emplace(fmt_.get(), dec_.get(), stream_, path, "audio");
   frame_ = make_frame();
 }
 
@@ -123,61 +119,22 @@ void AudioDecoder::flush_resampler() {
 }
 
 bool AudioDecoder::fill() {
-  size_t consecutive_errors = 0;
-  while (!finished_) {
-    int rc = avcodec_receive_frame(dec_.get(), frame_.get());
-    if (rc == 0) {
-      consecutive_errors = 0;
-      if (frame_->nb_samples > 0) {
-        configure_resampler(frame_.get());
-        append_resampled(frame_.get());
-        ++frames_decoded_;
-      }
-      av_frame_unref(frame_.get());
-      return true;
+  if (finished_) return false;
+  if (!reader_->next(frame_.get())) {
+    flush_resampler();
+    finished_ = true;
+    if (frames_decoded_ == 0) {
+      throw InvalidDataError(describe(path_, "no audio could be decoded (corrupt or empty stream)"));
     }
-    if (rc == AVERROR_EOF) {
-      flush_resampler();
-      finished_ = true;
-      if (frames_decoded_ == 0) {
-        throw InvalidDataError(describe(path_, "no audio could be decoded (corrupt or empty stream)"));
-      }
-      return true;
-    }
-    if (rc != AVERROR(EAGAIN)) {
-      ++decode_errors_;
-      if (++consecutive_errors > kMaxConsecutiveErrors) {
-        throw InvalidDataError(describe(path_, "audio stream is undecodable", rc));
-      }
-      continue;
-    }
-    // The decoder wants input.
-    if (demux_done_) {
-      // Draining already requested and still EAGAIN: nothing more will come.
-      flush_resampler();
-      finished_ = true;
-      return true;
-    }
-    rc = av_read_frame(fmt_.get(), pkt_.get());
-    if (rc < 0) {
-      // End of file, or a truncated file: decode what was read, like the ffmpeg CLI.
-      demux_done_ = true;
-      avcodec_send_packet(dec_.get(), nullptr);
-      continue;
-    }
-    if (pkt_->stream_index == stream_) {
-      int sent = avcodec_send_packet(dec_.get(), pkt_.get());
-      if (sent < 0 && sent != AVERROR(EAGAIN)) {
-        ++decode_errors_;
-        if (++consecutive_errors > kMaxConsecutiveErrors) {
-          av_packet_unref(pkt_.get());
-          throw InvalidDataError(describe(path_, "audio stream is undecodable", sent));
-        }
-      }
-    }
-    av_packet_unref(pkt_.get());
+    return true;
   }
-  return false;
+  if (frame_->nb_samples > 0) {
+    configure_resampler(frame_.get());
+    append_resampled(frame_.get());
+    ++frames_decoded_;
+  }
+  av_frame_unref(frame_.get());
+  return true;
 }
 
 size_t AudioDecoder::read(float* out, size_t max_samples) {

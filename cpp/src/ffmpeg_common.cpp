@@ -94,6 +94,52 @@ CodecContextPtr open_decoder(const std::string& path, AVStream* stream, int thre
   return ctx;
 }
 
+namespace {
+constexpr size_t kMaxConsecutiveErrors = 1000;
+}  // namespace
+
+FrameReader::FrameReader(AVFormatContext* fmt, AVCodecContext* dec, int stream, std::string path, std::string kind)
+    : fmt_(fmt), dec_(dec), stream_(stream), path_(std::move(path)), kind_(std::move(kind)), pkt_(make_packet()) {}
+
+void FrameReader::count_error(int rc, size_t& consecutive) {
+  ++errors_;
+  if (++consecutive > kMaxConsecutiveErrors) {
+    throw InvalidDataError(describe(path_, kind_ + " stream is undecodable", rc));
+  }
+}
+
+bool FrameReader::next(AVFrame* frame) {
+  size_t consecutive = 0;
+  for (;;) {
+    av_frame_unref(frame);
+    int rc = avcodec_receive_frame(dec_, frame);
+    if (rc == 0) return true;
+    if (rc == AVERROR_EOF) return false;
+    if (rc != AVERROR(EAGAIN)) {
+      count_error(rc, consecutive);
+      continue;
+    }
+    // The decoder wants input; when draining was already asked for, nothing more will come.
+    if (demux_done_) return false;
+    rc = av_read_frame(fmt_, pkt_.get());
+    if (rc < 0) {
+      // End of file, or a truncated one: drain what was read.
+      demux_done_ = true;
+      avcodec_send_packet(dec_, nullptr);
+      continue;
+    }
+    if (pkt_->stream_index == stream_) {
+      const int sent = avcodec_send_packet(dec_, pkt_.get());
+      if (sent < 0 && sent != AVERROR(EAGAIN)) {
+        av_packet_unref(pkt_.get());
+        count_error(sent, consecutive);
+        continue;
+      }
+    }
+    av_packet_unref(pkt_.get());
+  }
+}
+
 double file_start_seconds(const AVFormatContext* fmt) {
   if (fmt->start_time == AV_NOPTS_VALUE) return 0.0;
   return double(fmt->start_time) / AV_TIME_BASE;

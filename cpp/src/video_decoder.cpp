@@ -9,8 +9,6 @@ namespace avsync {
 
 namespace {
 
-constexpr size_t kMaxConsecutiveErrors = 1000;
-
 // Whether the Y samples can be read straight from plane 0 (planar, semi-planar or packed YUV
 // and gray, 8 to 16 bits, little-endian integers).
 bool luma_readable(const AVPixFmtDescriptor* d) {
@@ -59,7 +57,7 @@ VideoDecoder::VideoDecoder(const std::string& path, int width, int height, Outpu
     const AVPixFmtDescriptor* d = av_pix_fmt_desc_get(AVPixelFormat(st->codecpar->format));
     luma_source_ = luma_readable(d) ? LumaSource::kPlane : LumaSource::kSwscale;
   }
-  pkt_ = make_packet();
+  reader_.emplace(fmt_.get(), dec_.get(), stream_, path, "video");
   frame_ = make_frame();
 }
 
@@ -74,53 +72,19 @@ double VideoDecoder::frame_time(const AVFrame* f) const {
 }
 
 const AVFrame* VideoDecoder::next_frame() {
-  size_t consecutive_errors = 0;
   while (!finished_) {
-    av_frame_unref(frame_.get());
-    int rc = avcodec_receive_frame(dec_.get(), frame_.get());
-    if (rc == 0) {
-      consecutive_errors = 0;
-      ++frames_decoded_;
-      double t = frame_time(frame_.get());
-      if (t < skip_before_) continue;
-      last_time_ = t;
-      return frame_.get();
-    }
-    if (rc == AVERROR_EOF) {
+    if (!reader_->next(frame_.get())) {
       finished_ = true;
       if (frames_decoded_ == 0) {
         throw InvalidDataError(describe(path_, "no video frame could be decoded (corrupt or empty stream)"));
       }
       return nullptr;
     }
-    if (rc != AVERROR(EAGAIN)) {
-      ++decode_errors_;
-      if (++consecutive_errors > kMaxConsecutiveErrors) {
-        throw InvalidDataError(describe(path_, "video stream is undecodable", rc));
-      }
-      continue;
-    }
-    if (demux_done_) {
-      finished_ = true;
-      return nullptr;
-    }
-    rc = av_read_frame(fmt_.get(), pkt_.get());
-    if (rc < 0) {
-      demux_done_ = true;
-      avcodec_send_packet(dec_.get(), nullptr);
-      continue;
-    }
-    if (pkt_->stream_index == stream_) {
-      int sent = avcodec_send_packet(dec_.get(), pkt_.get());
-      if (sent < 0 && sent != AVERROR(EAGAIN)) {
-        ++decode_errors_;
-        if (++consecutive_errors > kMaxConsecutiveErrors) {
-          av_packet_unref(pkt_.get());
-          throw InvalidDataError(describe(path_, "video stream is undecodable", sent));
-        }
-      }
-    }
-    av_packet_unref(pkt_.get());
+    ++frames_decoded_;
+    const double t = frame_time(frame_.get());
+    if (t < skip_before_) continue;
+    last_time_ = t;
+    return frame_.get();
   }
   return nullptr;
 }
@@ -132,7 +96,7 @@ void VideoDecoder::seek(double seconds) {
   const int64_t ts = int64_t(ticks);
   if (av_seek_frame(fmt_.get(), stream_, ts, AVSEEK_FLAG_BACKWARD) >= 0) {
     avcodec_flush_buffers(dec_.get());
-    demux_done_ = false;
+    reader_->restart();
     finished_ = false;
   }
   // Frames are dropped until the requested time, whether or not the seek landed early.

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,7 +31,7 @@ class AudioDecoder {
   double start_seconds() const { return start_s_; }
   // Duration announced by the container (seconds), or -1 when unknown.
   double duration_seconds() const { return duration_s_; }
-  size_t decode_errors() const { return decode_errors_; }
+  size_t decode_errors() const { return reader_->errors(); }
 
  private:
   bool fill();  // decodes more into the FIFO; false at the end
@@ -42,7 +43,7 @@ class AudioDecoder {
   FormatContextPtr fmt_;
   CodecContextPtr dec_;
   SwrPtr swr_;
-  PacketPtr pkt_;
+  std::optional<FrameReader> reader_;
   FramePtr frame_;
   int stream_ = -1;
   int out_rate_ = 0;
@@ -53,9 +54,7 @@ class AudioDecoder {
   uint64_t swr_in_layout_key_ = 0;
   double start_s_ = 0.0;
   double duration_s_ = -1.0;
-  size_t decode_errors_ = 0;
   size_t frames_decoded_ = 0;
-  bool demux_done_ = false;
   bool decoder_drained_ = false;
   bool finished_ = false;
   std::vector<float> fifo_;
@@ -92,7 +91,7 @@ class VideoDecoder {
   double start_seconds() const { return start_s_; }
   double duration_seconds() const { return duration_s_; }
   LumaSource luma_source() const { return luma_source_; }
-  size_t decode_errors() const { return decode_errors_; }
+  size_t decode_errors() const { return reader_->errors(); }
 
  private:
   const AVFrame* next_frame();  // nullptr at the end
@@ -105,7 +104,7 @@ class VideoDecoder {
   Output output_;
   FormatContextPtr fmt_;
   CodecContextPtr dec_;
-  PacketPtr pkt_;
+  std::optional<FrameReader> reader_;
   FramePtr frame_;
   SwsPtr sws_;
   int stream_ = -1;
@@ -118,9 +117,7 @@ class VideoDecoder {
   double time_base_ = 0.0;
   double skip_before_ = -1e300;
   LumaSource luma_source_ = LumaSource::kPlane;
-  size_t decode_errors_ = 0;
   size_t frames_decoded_ = 0;
-  bool demux_done_ = false;
   bool finished_ = false;
   // Box-average bookkeeping, rebuilt when the decoded size changes.
   int map_w_ = 0, map_h_ = 0;

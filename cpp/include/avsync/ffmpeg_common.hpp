@@ -69,6 +69,30 @@ int find_stream(AVFormatContext* fmt, AVMediaType type);
 // Opens a decoder for a stream. threads == 0 lets FFmpeg choose (one per core, plus one).
 CodecContextPtr open_decoder(const std::string& path, AVStream* stream, int threads);
 
+// Feeds one stream's packets to its decoder and hands out decoded frames. Isolated decode errors
+// are counted and skipped, as the ffmpeg CLI does (a truncated file decodes what it holds); after
+// many in a row the stream is declared undecodable, so a corrupt file cannot spin forever.
+class FrameReader {
+ public:
+  FrameReader(AVFormatContext* fmt, AVCodecContext* dec, int stream, std::string path, std::string kind);
+  // The next decoded frame, into `frame` (unreferenced first); false at the end of the stream.
+  bool next(AVFrame* frame);
+  // After a seek and avcodec_flush_buffers: read packets again.
+  void restart() { demux_done_ = false; }
+  size_t errors() const { return errors_; }
+
+ private:
+  void count_error(int rc, size_t& consecutive);
+
+  AVFormatContext* fmt_;
+  AVCodecContext* dec_;
+  int stream_;
+  std::string path_, kind_;
+  PacketPtr pkt_;
+  size_t errors_ = 0;
+  bool demux_done_ = false;
+};
+
 // The start time of the file in seconds, as the ffmpeg CLI subtracts it (0 when unknown).
 double file_start_seconds(const AVFormatContext* fmt);
 
