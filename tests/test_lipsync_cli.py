@@ -78,3 +78,22 @@ def test_cropped_demo_clip_with_random_official_format_weights(capsys, shared_me
     assert track["offset_frames"] == score.offset_frames
     assert track["confidence"] == pytest.approx(score.confidence, abs=1e-3)
     assert track["min_dist"] == pytest.approx(score.min_dist, abs=1e-3)
+
+
+def test_empty_and_audio_only_files_are_one_line_errors(capsys, tmp_path, random_weights, ffmpeg):
+    from tests.conftest import run_ffmpeg
+
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    wav = tmp_path / "speech.wav"
+    run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:duration=1", str(wav))
+    for path in (empty, wav):
+        assert main(["lipsync", str(path), "--weights", str(random_weights), "--no-progress"]) == 1
+        err = capsys.readouterr().err.strip().splitlines()[-1]
+        assert err.startswith("avsync lipsync: error:") and path.name in err
+
+
+def test_importing_the_subpackage_stays_light():
+    code = "import sys, avsync.lipsync; print([m for m in ('torch', 'cv2', 'onnxruntime') if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "[]"
