@@ -143,3 +143,39 @@ def test_s3fd_layout_and_anchors():
     with torch.no_grad():
         out = det.detect(np.zeros((64, 96, 3), np.uint8))
     assert out.ndim == 2 and out.shape[1] == 5
+
+
+def test_streaming_crops_equal_crops_from_the_whole_track():
+    """The pipeline cuts crops while the track grows; they must equal those cut from the
+    finished track's smoothed boxes."""
+    from avsync.lipsync.pipeline import _TrackCropper
+    from avsync.lipsync.tracking import Track
+
+    class Collect:
+        def __init__(self):
+            self.crops = []
+
+        def push(self, crop):
+            self.crops.append(crop)
+
+    rng = np.random.default_rng(4)
+    frames = {k: rng.integers(0, 255, (120, 160, 3), dtype=np.uint8) for k in range(60)}
+    detected = [k for k in range(3, 55) if k % 7 != 0]  # gaps to interpolate
+    boxes = {k: np.array([40 + k * 0.5, 30 + np.sin(k) * 3, 90 + k * 0.5, 85 + np.sin(k) * 3]) for k in detected}
+    track = Track(0)
+    sink = Collect()
+    cropper = None
+    for k in range(60):
+        if k in boxes:
+            track.frames.append(k)
+            track.boxes.append(boxes[k])
+            cropper = cropper or _TrackCropper(track, sink, 0.5, 0.4, None)
+        if k == 59:
+            track.ended = True
+        if cropper is not None:
+            cropper.advance(frames)
+    whole = smooth_boxes(track.boxes_until(track.last) * 0.5)
+    expected = [crop_face(frames[track.start + i], *g) for i, g in enumerate(whole)]
+    assert len(sink.crops) == len(expected) == track.last - track.start + 1
+    for got, want in zip(sink.crops, expected):
+        np.testing.assert_array_equal(got, want)

@@ -117,7 +117,6 @@ def test_fix_shifts_the_audio_by_the_measured_offset(tmp_path):
         write_fixed(video, 1, video)
 
 
-@pytest.mark.slow
 def test_s3fd_detector_runs_in_the_pipeline(tmp_path):
     """--detector s3fd end to end with weights the test makes (random: it finds no faces)."""
     from avsync.lipsync.detectors.s3fd import S3FDNet

@@ -29,7 +29,7 @@ import numpy as np
 from avsync.lipsync.faces import CROP_SIZE, DEFAULT_CROP_SCALE, crop_face
 from avsync.lipsync.features import SAMPLE_RATE, SAMPLES_PER_VIDEO_FRAME, VIDEO_FPS
 from avsync.lipsync.result import LipSyncResult, TrackResult
-from avsync.lipsync.tracking import DEFAULT_MAX_GAP, SMOOTH_KERNEL, FaceTracker, ShotCutDetector, Track
+from avsync.lipsync.tracking import DEFAULT_MAX_GAP, SMOOTH_KERNEL, FaceTracker, ShotCutDetector, Track, smooth_boxes
 
 log = logging.getLogger(__name__)
 
@@ -87,12 +87,6 @@ class LipSyncOptions:
 
 # ---------------------------------------------------------------------------------------------
 # decoding
-
-
-@dataclass
-class DecodedAudio:
-    samples: np.ndarray  # 16 kHz mono float32, sample 0 at the video's first frame
-    source_start_s: float
 
 
 def load_audio(path: str | os.PathLike[str]) -> tuple[np.ndarray, float]:
@@ -169,17 +163,14 @@ class _TrackCropper:
         return self.track.last if self.track.ended else self.track.last - SMOOTH_HALF
 
     def advance(self, frames: dict[int, np.ndarray]) -> None:
-        from scipy.ndimage import median_filter
-
         stop = self.ready_until()
         if stop < self.next_frame:
             return
+        # Smoothing a stretch with 6 frames of context either side (or the track's own end)
+        # gives the same values as smoothing the whole track.
         lo = max(self.track.start, self.next_frame - SMOOTH_HALF)
         hi = min(self.track.last, stop + SMOOTH_HALF)
-        b = self.track.boxes_between(lo, hi) * self.scale
-        geometry = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2, np.maximum(b[:, 3] - b[:, 1], b[:, 2] - b[:, 0]) / 2], axis=1)
-        if len(geometry) > 1:
-            geometry = median_filter(geometry, size=(SMOOTH_KERNEL, 1), mode="nearest")
+        geometry = smooth_boxes(self.track.boxes_between(lo, hi) * self.scale)
         for f in range(self.next_frame, stop + 1):
             cx, cy, half = geometry[f - lo]
             crop = crop_face(frames[f], cx, cy, half, self.crop_scale)
