@@ -13,7 +13,7 @@ import avsync  # noqa: E402
 from avsync.lipsync import LipSync  # noqa: E402
 from avsync.lipsync.pipeline import align_audio, frames_at_25fps, working_size  # noqa: E402
 
-from .lipsync_helpers import EnvelopeNet, make_flash_video  # noqa: E402
+from lipsync_helpers import EnvelopeNet, make_flash_video  # noqa: E402
 
 
 def _indices(times, fps=25.0):

@@ -15,7 +15,7 @@ pytest.importorskip("onnxruntime")
 import avsync  # noqa: E402
 from avsync.lipsync import LipSync  # noqa: E402
 
-from .lipsync_helpers import EnvelopeNet  # noqa: E402
+from lipsync_helpers import EnvelopeNet  # noqa: E402
 
 pytestmark = pytest.mark.realmedia
 
