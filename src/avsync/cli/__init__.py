@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "info": "avsync.cli.media_cmds",
     "extract-audio": "avsync.cli.media_cmds",
     "ui": "avsync.cli.ui_cmd",
+    "lipsync": "avsync.cli.lipsync_cmd",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
