@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "apply": "avsync.cli.sync_cmds",
     "info": "avsync.cli.media_cmds",
     "extract-audio": "avsync.cli.media_cmds",
+    "lipsync": "avsync.cli.lipsync_cmd",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
