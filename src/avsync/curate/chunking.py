@@ -124,9 +124,9 @@ def plan_silence_chunks(total_s: float, silences: Sequence[tuple[float, float]],
 # cutting
 
 
-def keyframe_times(path: str | os.PathLike[str]) -> np.ndarray:
-    """Presentation times (s, from the file's start) of the first video stream's keyframes,
-    from the packets' flags (demuxing only, nothing is decoded)."""
+def video_packets(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Presentation times (s, from the file's start, sorted) of the first video stream's
+    packets and which are keyframes, from the packets' flags (demuxing only, no decoding)."""
     cmd = [
         "ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time,flags",
         "-of", "csv=p=0", os.fspath(path),
@@ -137,13 +137,20 @@ def keyframe_times(path: str | os.PathLike[str]) -> np.ndarray:
         raise MediaError("ffprobe was not found on PATH: install ffmpeg") from None
     except subprocess.CalledProcessError as exc:
         lines = exc.stderr.strip().splitlines()
-        raise MediaError(f"'{path}': could not list keyframes ({lines[-1] if lines else 'ffprobe failed'})") from None
-    times = []
+        raise MediaError(f"'{path}': could not list video packets ({lines[-1] if lines else 'ffprobe failed'})") from None
+    rows = []
     for line in out.splitlines():
         pts, _, flags = line.partition(",")
-        if "K" in flags and pts not in ("", "N/A"):
-            times.append(float(pts))
-    return np.array(sorted(times))
+        if pts not in ("", "N/A"):
+            rows.append((float(pts), "K" in flags))
+    rows.sort()
+    return np.array([r[0] for r in rows]), np.array([r[1] for r in rows], bool)
+
+
+def keyframe_times(path: str | os.PathLike[str]) -> np.ndarray:
+    """Presentation times (s, from the file's start) of the first video stream's keyframes."""
+    pts, key = video_packets(path)
+    return pts[key]
 
 
 def chunk_extension(path: str | os.PathLike[str]) -> str:
@@ -174,7 +181,9 @@ def cut_chunks(
         raise MediaError(f"'{video}': no video stream")
     start_offset = float(info.get("start_s") or 0.0)
     fps = float(info.get("fps") or 25.0)
-    keys = keyframe_times(video) - start_offset
+    pts, key = video_packets(video)
+    pts = pts - start_offset
+    keys = pts[key]
     total = float(info["duration_s"] or 0.0)
     out_dir = Path(output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -185,10 +194,16 @@ def cut_chunks(
         for c in chunks:
             out = out_dir / f"{stem}_{c.index:04d}{ext}"
             check_not_input(out, [video])
-            method = "copy" if _on_keyframe(c.start_s, keys, fps) and (c.end_s >= total - 0.5 / fps or _on_keyframe(c.end_s, keys, fps)) else "reencode"
+            at_end = c.end_s >= total - 0.5 / fps
+            method = "copy" if _on_keyframe(c.start_s, keys, fps) and (at_end or _on_keyframe(c.end_s, keys, fps)) else "reencode"
             if not (skip_existing and out.is_file() and out.stat().st_size > 0):
+                what = f"'{video}': cutting chunk {c.index} ({c.start_s:.3f}-{c.end_s:.3f} s)"
                 with atomic_output(out) as tmp:
-                    run_ffmpeg(_cut_args(video, c, tmp, method), what=f"'{video}': cutting chunk {c.index} ({c.start_s:.3f}-{c.end_s:.3f} s)")
+                    if method == "copy":
+                        frames = int(np.count_nonzero((pts >= c.start_s - 0.25 / fps) & (pts < c.end_s - 0.25 / fps)))
+                        _copy_cut(video, c, tmp, frames, what)
+                    else:
+                        run_ffmpeg(_reencode_args(video, c, tmp), what=what)
             done.append(Chunk(c.index, c.start_s, c.end_s, os.fspath(out), method))
             bar.update(1)
     return done
@@ -198,16 +213,31 @@ def _on_keyframe(t: float, keys: np.ndarray, fps: float) -> bool:
     return bool(keys.size) and float(np.min(np.abs(keys - t))) < 0.25 / fps
 
 
-def _cut_args(video: str | os.PathLike[str], c: Chunk, out: Path, method: str) -> list[str]:
-    # -ss before -i seeks; with re-encoding, frames before the exact time are decoded and dropped
-    args = ["-ss", f"{c.start_s:.6f}", "-i", os.fspath(video), "-t", f"{c.duration_s:.6f}", "-map", "0:v:0", "-map", "0:a:0?"]
-    if method == "copy":
-        args += ["-c", "copy", "-avoid_negative_ts", "make_zero"]
-    else:
-        args += ["-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k"]
-    if out.suffix in (".mp4", ".m4v", ".mov"):
-        args += ["-movflags", "+faststart"]
-    return [*args, os.fspath(out)]
+def _copy_cut(video: str | os.PathLike[str], c: Chunk, out: Path, frames: int, what: str) -> None:
+    """Video stream-copied from the keyframe at the start, exactly ``frames`` packets (a time
+    limit would cut copied video by decoding time, taking frames of the next group), then the
+    audio decoded, cut at the exact times and encoded (AAC) beside it."""
+    import tempfile
+
+    from avsync.media.ffmpeg import run_ffmpeg
+
+    with tempfile.TemporaryDirectory(prefix=".chunk-", dir=out.parent) as tmp:
+        video_only = Path(tmp) / "video.mkv"
+        run_ffmpeg(["-ss", f"{c.start_s:.6f}", "-i", os.fspath(video), "-map", "0:v:0", "-c", "copy", "-frames:v", str(frames), video_only], what=what)
+        args = ["-i", video_only, "-ss", f"{c.start_s:.6f}", "-i", os.fspath(video), "-t", f"{c.duration_s:.6f}",
+                "-map", "0:v:0", "-map", "1:a:0?", "-c:v", "copy", "-c:a", "aac", "-b:a", "192k"]  # fmt: skip
+        run_ffmpeg([*args, *_container_args(out), out], what=what)
+
+
+def _reencode_args(video: str | os.PathLike[str], c: Chunk, out: Path) -> list[str]:
+    # -ss before -i seeks; frames before the exact time are decoded and dropped
+    args = ["-ss", f"{c.start_s:.6f}", "-i", os.fspath(video), "-t", f"{c.duration_s:.6f}", "-map", "0:v:0", "-map", "0:a:0?",
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k"]  # fmt: skip
+    return [*args, *_container_args(out), os.fspath(out)]
+
+
+def _container_args(out: Path) -> list[str]:
+    return ["-movflags", "+faststart"] if out.suffix in (".mp4", ".m4v", ".mov") else []
 
 
 def chunk_by_time(

@@ -167,7 +167,7 @@ class _RayBackend:
         self.ray = ray
         self.started_here = False
         if not ray.is_initialized():
-            init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+            init: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.WARNING}
             if address:
                 init["address"] = address
             else:
