@@ -1,14 +1,12 @@
 """The Ray executor: the same results as the local pool, a crashing worker fails only its file.
 
-One local Ray instance (2 CPUs: plain tasks need no spare logical CPUs, unlike Ray Data's read
-tasks) is shared by the tests of this module and shut down at the end; every test has a timeout.
+They share the session's local Ray instance (the ``ray_session`` fixture of conftest.py, 2 CPUs);
+every test has a timeout.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-from pathlib import Path
 
 import pytest
 
@@ -21,19 +19,7 @@ from avsync.curate.executors import WORKER_DIED, run_tasks  # noqa: E402
 from avsync.curate.filtering import filter_videos  # noqa: E402
 from tests.curate_helpers import DATASET, CrashingSetup, make_dataset, save_small_weights  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.timeout(600)]
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    # workers import the tests package (the crashing setup) from the checkout
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})  # fmt: skip
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +27,7 @@ def dataset(tmp_path_factory):
     return make_dataset(tmp_path_factory.mktemp("dataset"), duration_s=2.0)
 
 
-def test_filter_on_ray_gives_the_local_results(ray_local, dataset, tmp_path, capsys):
+def test_filter_on_ray_gives_the_local_results(ray_session, dataset, tmp_path, capsys):
     weights = save_small_weights(tmp_path / "small.pt", seed=3)
     settings = LipSyncSettings(cropped=True, vshift=4)
     local = filter_videos(dataset, tmp_path / "local", weights=weights, settings=settings, min_confidence=0, mode="keep-all", max_workers=2, progress=False)
@@ -61,7 +47,7 @@ def test_filter_on_ray_gives_the_local_results(ray_local, dataset, tmp_path, cap
     assert ray.is_initialized()  # an instance it did not start is left running
 
 
-def test_a_ray_worker_that_dies_fails_only_its_own_file(ray_local):
+def test_a_ray_worker_that_dies_fails_only_its_own_file(ray_session):
     items = ["a", "crash-me", "bbb", "cc"]
     got = dict(run_tasks(CrashingSetup(), items, executor="ray", max_workers=2))
     assert got["crash-me"] == {"status": "error", "error": WORKER_DIED}
