@@ -158,3 +158,39 @@ def test_chunk_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "missing.mp4" in err and "no such file" in err
     assert main(["chunk-time", str(tmp_path / "x.mp4"), "--output-dir", str(tmp_path), "--duration", "5", "--overlap", "5"]) == 1
+
+
+def _audio_from_first_frame(path):
+    """16 kHz audio from the moment of the first video frame (as players line them up)."""
+    from avsync.media.audio import read_audio_with_start
+    from avsync.media.video import video_info
+
+    samples, audio_start = read_audio_with_start(path)
+    lead = int(round((float(video_info(path).get("start_s") or 0.0) - audio_start) * 16000))
+    return samples[lead:] if lead >= 0 else np.concatenate([np.zeros(-lead, np.float32), samples])
+
+
+@pytest.mark.realmedia
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["retalking_face1.mp4", "latentsync_demo1_video.mp4", "example.avi", "ankur_test_video_crop.mp4"])
+def test_real_clips_are_cut_where_planned(shared_media, tmp_path, name):
+    """Variable frame rate, HEVC portrait, AVI and a long H.264 clip: every chunk lasts what was
+    planned, and its audio and video start together as in the source."""
+    video = shared_media / "talking" / name
+    total = avsync.probe(video)["duration_s"]
+    chunks = chunk_by_time(video, tmp_path, duration_s=4.0, overlap_s=1.0, progress=False)
+    assert chunks[-1].end_s == pytest.approx(total) and all(c.path.endswith(".mkv" if name.endswith(".avi") else ".mp4") for c in chunks)
+    src_audio = _audio_from_first_frame(video)
+    for c in chunks:
+        info = avsync.probe(c.path)
+        assert abs(info["duration_s"] - c.duration_s) < 0.1, (c, info["duration_s"])
+        # the chunk's audio, from its first video frame, is the source's from the chunk's start
+        a = _audio_from_first_frame(c.path)
+        first = int(round((c.start_s + 0.5) * 16000))
+        ref = src_audio[first : first + 8000]
+        mine = a[8000:16000]
+        n = min(len(mine), len(ref))
+        if n > 4000 and np.std(ref[:n]) > 1e-3:
+            full = np.correlate(mine[:n], ref[:n], "full")[n - 1 - 320 : n + 320]  # lags -320..320 samples
+            lag = int(np.argmax(full)) - 320
+            assert abs(lag) <= 16, (c, lag)  # 1 ms

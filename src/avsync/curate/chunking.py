@@ -232,7 +232,8 @@ def _copy_cut(video: str | os.PathLike[str], c: Chunk, out: Path, frames: int, w
 def _reencode_args(video: str | os.PathLike[str], c: Chunk, out: Path) -> list[str]:
     # -ss before -i seeks; frames before the exact time are decoded and dropped
     args = ["-ss", f"{c.start_s:.6f}", "-i", os.fspath(video), "-t", f"{c.duration_s:.6f}", "-map", "0:v:0", "-map", "0:a:0?",
-            "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k"]  # fmt: skip
+            "-c:v", "libx264", "-preset", "veryfast", "-crf", "18", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "192k",
+            "-fps_mode", "passthrough"]  # fmt: skip  (frames keep their times: no CFR resampling of variable-rate input)
     return [*args, *_container_args(out), os.fspath(out)]
 
 

@@ -57,7 +57,7 @@ _handlers: dict[str, Callable[[Any], dict]] = {}
 
 
 def _limit_threads(threads: int) -> None:
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for var in ("AVSYNC_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
     try:
         import torch
