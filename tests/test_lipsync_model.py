@@ -49,15 +49,20 @@ def test_state_dict_has_the_official_102_keys_and_shapes():
     assert {k: tuple(v.shape) for k, v in state.items()} == spec
 
 
-def test_towers_give_1024_d_embeddings_for_official_inputs():
-    net = random_syncnet(0)
+@pytest.fixture(scope="module")
+def official_random():
+    return random_syncnet(3)
+
+
+def test_towers_give_1024_d_embeddings_for_official_inputs(official_random):
+    net = official_random
     with torch.inference_mode():
         assert net.forward_aud(torch.zeros(2, 1, 13, 20)).shape == (2, 1024)
         assert net.forward_lip(torch.zeros(2, 3, 5, 224, 224)).shape == (2, 1024)
 
 
-def test_official_format_round_trip_and_identification(tmp_path, monkeypatch):
-    net = random_syncnet(3)
+def test_official_format_round_trip_and_identification(tmp_path, monkeypatch, official_random):
+    net = official_random
     path = save_syncnet(net, tmp_path / "syncnet_v2.model")
     raw = torch.load(path, weights_only=True)
     assert isinstance(raw, dict) and len(raw) == 102  # a bare state dict, like the official file
@@ -76,21 +81,21 @@ def test_git_blob_id_is_git_hash_object(tmp_path):
     assert git_blob_id(p) == subprocess.run(["git", "hash-object", str(p)], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def test_loads_old_files_without_num_batches_tracked_and_wrapped_keys(tmp_path):
-    net = random_syncnet(1)
+def test_loads_old_files_without_num_batches_tracked_and_wrapped_keys(tmp_path, official_random):
+    net = official_random
     state = {f"__S__.{k}": v for k, v in net.state_dict().items() if not k.endswith("num_batches_tracked")}
     torch.save(state, tmp_path / "old.model")
     loaded, _ = load_syncnet(tmp_path / "old.model")
     assert torch.equal(loaded.netcnnlip[0].weight, net.netcnnlip[0].weight)
 
 
-def test_bad_files_give_one_line_errors(tmp_path):
+def test_bad_files_give_one_line_errors(tmp_path, official_random):
     with pytest.raises(FileNotFoundError, match="not found"):
         load_syncnet(tmp_path / "missing.model")
     (tmp_path / "junk.model").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a PyTorch weights file"):
         load_syncnet(tmp_path / "junk.model")
-    state = random_syncnet(0).state_dict()
+    state = dict(official_random.state_dict())
     state["netfclip.3.weight"] = torch.zeros(10, 512)
     torch.save(state, tmp_path / "shape.model")
     with pytest.raises(ValueError, match=r"netfclip.3.weight has shape \(10, 512\)"):
@@ -115,7 +120,7 @@ def test_small_configuration_checkpoint_records_its_size(tmp_path):
 
 
 def test_inference_copy_matches_the_plain_network():
-    net = random_syncnet(4)
+    net = random_syncnet(4, SyncNetConfig(width=0.25, embed_dim=64))
     fast = InferenceSyncNet(net)
     with torch.inference_mode():
         v = torch.rand(3, 3, 5, 224, 224) * 255

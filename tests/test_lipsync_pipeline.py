@@ -115,3 +115,25 @@ def test_fix_shifts_the_audio_by_the_measured_offset(tmp_path):
         assert delay == pytest.approx(frames / 25.0, abs=0.002)  # positive offset: the audio is delayed
     with pytest.raises(avsync.MediaError, match="refusing to overwrite"):
         write_fixed(video, 1, video)
+
+
+@pytest.mark.slow
+def test_s3fd_detector_runs_in_the_pipeline(tmp_path):
+    """--detector s3fd end to end with weights the test makes (random: it finds no faces)."""
+    from avsync.lipsync.detectors.s3fd import S3FDNet
+
+    weights = tmp_path / "sfd_random.pth"
+    net, gen = S3FDNet(), torch.Generator().manual_seed(0)
+    with torch.no_grad():  # He-scaled weights: PyTorch's default ones shrink activations to denormals (very slow)
+        for p in net.parameters():
+            if p.dim() > 1:
+                p.copy_(torch.randn(p.shape, generator=gen) * (2.0 / p[0].numel()) ** 0.5)
+    torch.save(net.state_dict(), weights)
+    video = make_flash_video(tmp_path / "clip.mkv", audio_delay_frames=0, duration_s=1.0)
+    runner = LipSync(EnvelopeNet(), detector="s3fd", s3fd_weights=weights, detect_threshold=0.999999)
+    result = runner.run(video)
+    assert result.frames == 25 and result.detector == "s3fd" and result.status == "no_faces"
+    bad = tmp_path / "not_s3fd.pth"
+    torch.save({"conv.weight": torch.zeros(3)}, bad)
+    with pytest.raises(ValueError, match="not S3FD weights"):
+        LipSync(EnvelopeNet(), detector="s3fd", s3fd_weights=bad).detector  # noqa: B018

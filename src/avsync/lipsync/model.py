@@ -275,8 +275,13 @@ def random_syncnet(seed: int = 0, config: SyncNetConfig | None = None) -> SyncNe
             m.reset_running_stats()
             m.momentum = None
         net.train()
-        net.forward_aud(torch.randn((8, 1, cfg.n_mfcc, cfg.mfcc_window), generator=gen) * 10.0)
-        net.forward_lip(torch.rand((8, 3, cfg.video_frames, cfg.image_size, cfg.image_size), generator=gen) * 255.0)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # one thread: the same sums in the same order, the same file every time
+        try:
+            net.forward_aud(torch.randn((8, 1, cfg.n_mfcc, cfg.mfcc_window), generator=gen) * 10.0)
+            net.forward_lip(torch.rand((4, 3, cfg.video_frames, cfg.image_size, cfg.image_size), generator=gen) * 255.0)
+        finally:
+            torch.set_num_threads(threads)
         for m in bns:
             m.momentum = 0.1
             m.num_batches_tracked.zero_()
