@@ -235,7 +235,7 @@ def filter_videos(
         quality, _ = thresholds.judge(record)
         if quality != FAILED:
             placed[record["name"]] = place(record["path"], quality, record["name"], out, mode)
-            if mode == "move" and placed[record["name"]]:
+            if mode == "move" and placed[record["name"]] and record.get("moved_to") != placed[record["name"]]:
                 journal.append({**record, "moved_to": placed[record["name"]]})
         settled.append(record)
         if time.monotonic() - state["last_summary"] > SUMMARY_EVERY_S:  # a recent summary even if the driver is killed
