@@ -78,3 +78,19 @@ def camera_pair(media_dir: Path) -> tuple[Path, Path, float]:
     ]
     a, b = make_cameras(media_dir / "pair", [0.0, 2.5], duration_s=15.0, seed=3, cameras=cams)
     return a, b, 2.5
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray instance for every test marked ``ray`` (started on first use, shut down at
+    the end). 2 logical CPUs: plain tasks need no more; Ray Data with actor pools would want
+    ``num_cpus=4`` on these 2-core machines (see DESIGN.md). Workers can import ``tests``."""
+    import logging
+
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+             runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}})  # fmt: skip
+    try:
+        yield ray
+    finally:
+        ray.shutdown()

@@ -29,6 +29,11 @@ COMMANDS: dict[str, str] = {
     "extract-audio": "avsync.cli.media_cmds",
     "ui": "avsync.cli.ui_cmd",
     "lipsync": "avsync.cli.lipsync_cmd",
+    "chunk-time": "avsync.cli.chunk_cmds",
+    "chunk-silence": "avsync.cli.chunk_cmds",
+    "long-video": "avsync.cli.curate_cmds",
+    "batch": "avsync.cli.curate_cmds",
+    "filter": "avsync.cli.curate_cmds",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

@@ -65,7 +65,8 @@ def _onnxruntime_session(path: Path):  # noqa: ANN202 - onnxruntime is optional
             dims[k].dim_param = f"{value.name}_{k}"
     options = ort.SessionOptions()
     options.log_severity_level = 3
-    options.intra_op_num_threads = min(4, os.cpu_count() or 1)
+    # AVSYNC_THREADS: the threads one batch worker may use (set by avsync.curate.executors)
+    options.intra_op_num_threads = int(os.environ.get("AVSYNC_THREADS") or 0) or min(4, os.cpu_count() or 1)
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
