@@ -22,6 +22,7 @@ from avsync import __version__
 COMMANDS: dict[str, str] = {
     "info": "avsync.cli.media_cmds",
     "extract-audio": "avsync.cli.media_cmds",
+    "lipsync": "avsync.cli.lipsync_cmd",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
