@@ -480,7 +480,7 @@ def random_face_style(rng: np.random.Generator) -> FaceStyle:
         skin=jitter(_SKIN[rng.integers(len(_SKIN))], 8), hair=jitter(_HAIR[rng.integers(len(_HAIR))], 10),
         lips=jitter(_LIPS[rng.integers(len(_LIPS))], 10), iris=jitter(_IRIS[rng.integers(len(_IRIS))], 10),
         shirt=tuple(float(v) for v in rng.uniform(20, 230, 3)),  # type: ignore[arg-type]
-        hair_style=int(rng.integers(4)), aspect=float(rng.uniform(0.7, 0.84)), eye_y=float(rng.uniform(-0.2, -0.1)),
+        hair_style=int(rng.integers(4)), aspect=float(rng.uniform(0.7, 0.8)), eye_y=float(rng.uniform(-0.15, -0.07)),
         eye_dx=float(rng.uniform(0.34, 0.42)), mouth_w=float(rng.uniform(0.3, 0.4)), brow=float(rng.uniform(0.03, 0.06)),
         beard=bool(rng.random() < 0.12), glasses=bool(rng.random() < 0.08), light=tuple(float(v) for v in light),  # type: ignore[arg-type]
         articulation=float(rng.uniform(0.75, 1.15)),
@@ -518,7 +518,7 @@ class FaceSprite:
         self._draw_head(rgb, alpha)
         self.shade, self.shine = self._shading(h, w)
         shaded = np.clip(rgb * self.shade[..., None] + self.shine[..., None], 0, 255).astype(np.uint8)
-        self.base = cv2.GaussianBlur(shaded, (0, 0), max(0.6, b / 80))  # a camera's softness
+        self.base = cv2.GaussianBlur(shaded, (0, 0), max(0.6, b / 50))  # a camera's softness
         self.alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
         self.mouth_y = self.cy + 0.5 * b
         self.mouth_shade = float(self.shade[int(self.mouth_y), int(self.cx)])
@@ -565,23 +565,37 @@ class FaceSprite:
         # Eyebrows, eyes (open; blinks are drawn per frame), nose.
         for side in (-1, 1):
             ex, ey = cx + side * st.eye_dx * a, cy + st.eye_y * b
-            brow = _ellipse_pts(ex, ey + 0.08 * b, 0.2 * a, 0.22 * b, 16, np.pi + 0.5, 2 * np.pi - 0.5)
-            self.cv2.polylines(rgb, [_pts(brow)], False, tuple(np.minimum(hair, skin) * 0.6), max(1, int(st.brow * b * 2)), self.cv2.LINE_AA, _SHIFT)
-            self._fill(rgb, _ellipse_pts(ex, ey, 0.16 * a, 0.075 * b), (235, 235, 230))
-            self.cv2.circle(rgb, tuple(int(v * _ONE) for v in (ex, ey)), int(0.06 * b * _ONE), tuple(st.iris), -1, self.cv2.LINE_AA, _SHIFT)
-            self.cv2.circle(rgb, tuple(int(v * _ONE) for v in (ex, ey)), int(0.028 * b * _ONE), (10, 10, 10), -1, self.cv2.LINE_AA, _SHIFT)
-            lid = _ellipse_pts(ex, ey + 0.02 * b, 0.17 * a, 0.1 * b, 16, np.pi, 2 * np.pi)
-            self.cv2.polylines(rgb, [_pts(lid)], False, tuple(skin * 0.35), max(1, int(0.02 * b)), self.cv2.LINE_AA, _SHIFT)
+            # A brow: an arch, thickest at the inner end, tapering outward.
+            u = np.linspace(0, 1, 16)  # 0 inner .. 1 outer
+            bx = ex - side * 0.2 * a + side * 0.42 * a * u
+            by = ey - 0.17 * b - 0.06 * b * np.sin(np.pi * (0.25 + 0.75 * u))
+            thick = st.brow * b * (1.6 - 1.1 * u)
+            brow = np.concatenate([np.stack([bx, by - thick / 2], 1), np.stack([bx, by + thick / 2], 1)[::-1]])
+            self._fill(rgb, brow, np.minimum(hair, skin) * 0.55)
+            # An almond: upper lid arched, lower flatter; sclera a little grey, a large dark iris.
+            t = np.linspace(0, np.pi, 16)
+            upper = np.stack([ex - 0.17 * a * np.cos(t), ey - 0.075 * b * np.sin(t)], 1)
+            lower = np.stack([ex + 0.17 * a * np.cos(t), ey + 0.045 * b * np.sin(t)], 1)
+            self._fill(rgb, np.concatenate([upper, lower]), (215, 210, 205))
+            self.cv2.circle(rgb, tuple(int(v * _ONE) for v in (ex, ey - 0.01 * b)), int(0.058 * b * _ONE), tuple(np.array(st.iris) * 0.8), -1, self.cv2.LINE_AA, _SHIFT)
+            self.cv2.circle(rgb, tuple(int(v * _ONE) for v in (ex, ey - 0.01 * b)), int(0.026 * b * _ONE), (10, 10, 10), -1, self.cv2.LINE_AA, _SHIFT)
+            self.cv2.polylines(rgb, [_pts(upper)], False, (35, 25, 25), max(1, int(0.025 * b)), self.cv2.LINE_AA, _SHIFT)
+            crease = np.stack([ex - 0.16 * a * np.cos(t), ey - 0.11 * b * np.sin(t)], 1)
+            self.cv2.polylines(rgb, [_pts(crease)], False, tuple(skin * 0.6), max(1, int(0.012 * b)), self.cv2.LINE_AA, _SHIFT)
             if st.glasses:
                 self.cv2.ellipse(rgb, (int(ex * _ONE), int((ey + 0.02 * b) * _ONE)), (int(0.3 * a * _ONE), int(0.15 * b * _ONE)), 0, 0, 360,
                                  (40, 35, 35), max(1, int(0.012 * b)), self.cv2.LINE_AA, _SHIFT)
         if st.glasses:
             self.cv2.line(rgb, (int((cx - 0.1 * a) * _ONE), int((cy + st.eye_y * b) * _ONE)),
                           (int((cx + 0.1 * a) * _ONE), int((cy + st.eye_y * b) * _ONE)), (40, 35, 35), max(1, int(0.012 * b)), self.cv2.LINE_AA, _SHIFT)
-        nose = np.array([[cx + 0.03 * a, cy - 0.05 * b], [cx + 0.09 * a, cy + 0.22 * b], [cx - 0.02 * a, cy + 0.27 * b]])
-        self.cv2.polylines(rgb, [_pts(nose)], False, tuple(skin * 0.7), max(1, int(0.02 * b)), self.cv2.LINE_AA, _SHIFT)
+        # The nose: the side away from the light in shadow, a rounded tip with the nostrils below.
+        side = 1 if st.light[0] < 0 else -1
+        shadow = np.array([[cx + side * 0.05 * a, cy - 0.12 * b], [cx + side * 0.11 * a, cy + 0.2 * b], [cx + side * 0.16 * a, cy + 0.27 * b],
+                           [cx + side * 0.04 * a, cy + 0.3 * b], [cx + side * 0.06 * a, cy + 0.18 * b], [cx + side * 0.02 * a, cy - 0.1 * b]])
+        self._fill(rgb, shadow, skin * 0.72)
+        self._fill(rgb, _ellipse_pts(cx, cy + 0.24 * b, 0.1 * a, 0.05 * b), skin * 1.08)
         for side in (-1, 1):
-            self._fill(rgb, _ellipse_pts(cx + side * 0.08 * a, cy + 0.28 * b, 0.05 * a, 0.025 * b), skin * 0.45)
+            self._fill(rgb, _ellipse_pts(cx + side * 0.08 * a, cy + 0.28 * b, 0.055 * a, 0.03 * b), skin * 0.3)
 
     def _shading(self, h: int, w: int) -> np.ndarray:
         yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
@@ -598,11 +612,11 @@ class FaceSprite:
 
         # Relief a face detector expects: eye sockets, nose bridge and its shadow, cheeks, chin.
         for side in (-1, 1):
-            shade -= 0.22 * blob(side * st.eye_dx, st.eye_y, 0.2, 0.1)
+            shade -= 0.32 * blob(side * st.eye_dx, st.eye_y, 0.22, 0.12)
             shade += 0.08 * blob(side * 0.45, 0.25, 0.15, 0.1)
         shade += 0.12 * blob(0.0, 0.05, 0.05, 0.15)
-        shade -= 0.18 * blob(0.1 if lx < 0 else -0.1, 0.12, 0.05, 0.12)
-        shade -= 0.2 * blob(0.0, 0.34, 0.12, 0.04)
+        shade -= 0.28 * blob(0.1 if lx < 0 else -0.1, 0.12, 0.06, 0.14)
+        shade -= 0.3 * blob(0.0, 0.34, 0.14, 0.05)
         shade -= 0.15 * blob(0.0, 0.72, 0.18, 0.05)
         # Skin shines where the light reflects toward the camera (forehead, nose, cheekbones).
         hx, hy, hz = lx, ly, lz + 1.0
@@ -854,7 +868,7 @@ def render_clip(
     w, h = size
     styles = [random_face_style(rng) for _ in range(n_faces)]
     t = np.arange(n_frames) / fps
-    heights = rng.uniform(0.38, 0.58, n_faces) * h if n_faces == 1 else rng.uniform(0.3, 0.42, n_faces) * h
+    heights = rng.uniform(0.38, 0.58, n_faces) * h if n_faces == 1 else rng.uniform(0.34, 0.46, n_faces) * h
     faces = []
     for k in range(n_faces):
         base_x = w * (0.5 + rng.uniform(-0.15, 0.15) if n_faces == 1 else (0.28 + 0.44 * k) + rng.uniform(-0.04, 0.04))
@@ -933,7 +947,7 @@ def _draw_body(frame: np.ndarray, sprite: FaceSprite, x: float, y: float, scale:
     a, b = sprite.a * scale, sprite.b * scale
     st = sprite.style
     neck_top, neck_bottom = y + 0.6 * b, y + 1.35 * b
-    cv2.rectangle(frame, (int(x - 0.45 * a), int(neck_top)), (int(x + 0.45 * a), int(neck_bottom)), tuple(c * 0.75 for c in st.skin), -1)
+    cv2.rectangle(frame, (int(x - 0.45 * a), int(neck_top)), (int(x + 0.45 * a), int(neck_bottom)), tuple(c * 0.55 for c in st.skin), -1)
     cv2.ellipse(frame, (int(x), int(y + 2.3 * b)), (int(2.0 * a), int(1.1 * b)), 0, 180, 360, st.shirt, -1, cv2.LINE_AA)
 
 
