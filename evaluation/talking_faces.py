@@ -1089,6 +1089,7 @@ def generate_set(
     n_faces: int = 1,
     size: tuple[int, int] = FRAME_SIZE,
     crops: bool = True,
+    full: bool = True,
     progress: bool = True,
 ) -> list[ClipTruth]:
     """``count`` clips in ``output_dir`` with ``truth.csv``; offsets are ``offset_frames`` or, with
@@ -1099,6 +1100,8 @@ def generate_set(
 
     if count < 1:
         raise ValueError("count must be at least 1")
+    if not (crops or full):
+        raise ValueError("nothing to write: neither full frames nor crops")
     if random_offsets is not None and random_offsets < 0:
         raise ValueError("random_offsets must be >= 0")
     out = Path(output_dir)
@@ -1114,7 +1117,7 @@ def generate_set(
                 bar.update(1)
                 continue
             k = int(np.random.default_rng(s).integers(-random_offsets, random_offsets + 1)) if random_offsets is not None else int(offset_frames or 0)
-            truth = generate_clip(out / f"{clip_id}.mp4", seed=s, duration_s=duration_s, offset_frames=k, n_faces=n_faces,
+            truth = generate_clip(out / f"{clip_id}.mp4" if full else None, seed=s, duration_s=duration_s, offset_frames=k, n_faces=n_faces,
                                   crops_dir=out / "crops" if crops else None, size=size, clip_id=clip_id)
             write_text_atomic(meta, json.dumps(truth.to_json()))
             truths.append(truth)
@@ -1150,7 +1153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--duration", type=float, default=4.0, help="seconds per clip (default 4)")
     p.add_argument("--faces", type=int, choices=(1, 2), default=1, help="faces per clip; two take turns speaking")
     p.add_argument("--size", type=_parse_size, default=FRAME_SIZE, help="full frame size (default 640x360)")
-    p.add_argument("--no-crops", "--no_crops", action="store_true", help="skip the 224x224 face crop videos")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--no-crops", "--no_crops", action="store_true", help="skip the 224x224 face crop videos")
+    output.add_argument("--crops-only", "--crops_only", action="store_true", help="only the 224x224 face crop videos (training sets)")
     args = p.parse_args(argv)
     if args.count < 1:
         p.error("--count must be at least 1")
@@ -1160,7 +1165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--duration must be more than 0.4 s")
     try:
         truths = generate_set(args.output_dir, args.count, offset_frames=args.offset_frames, random_offsets=args.random_offsets,
-                              seed=args.seed, duration_s=args.duration, n_faces=args.faces, size=args.size, crops=not args.no_crops)
+                              seed=args.seed, duration_s=args.duration, n_faces=args.faces, size=args.size, crops=not args.no_crops, full=not args.crops_only)
     except KeyboardInterrupt:
         print("talking_faces: interrupted (run again to resume)", file=sys.stderr)
         return 130

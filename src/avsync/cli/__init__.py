@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "info": "avsync.cli.media_cmds",
     "extract-audio": "avsync.cli.media_cmds",
     "lipsync": "avsync.cli.lipsync_cmd",
+    "train-syncnet": "avsync.cli.train_cmd",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
