@@ -69,7 +69,7 @@ void AudioDecoder::configure_resampler(const AVFrame* f) {
   if (swr_) flush_resampler();  // the stream changed format mid-way: drain the old converter
   SwrContext* raw = nullptr;
 #if AVSYNC_HAVE_CH_LAYOUT
-  AVChannelLayout in_layout;
+  AVChannelLayout in_layout{};  // zeroed: av_channel_layout_copy() uninits (frees) its destination first
   if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC || av_channel_layout_check(&f->ch_layout) == 0) {
     av_channel_layout_default(&in_layout, frame_channels(f));
   } else {

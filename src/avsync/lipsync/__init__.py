@@ -49,13 +49,14 @@ class LipSync:
 
         self.options = LipSyncOptions(**options)
         device = resolve_device(self.options.device)
-        if isinstance(weights, SyncNet):
-            net, self.weights_info = weights, None
-            self.weights = {"path": None, "git_blob_id": None, "official": False}
-        else:
+        if isinstance(weights, (str, os.PathLike)):
             net, self.weights_info = load_syncnet(weights, device)
             self.weights = self.weights_info.to_dict()
-        self.scorer = SyncNetScorer(net, device=device, batch_size=self.options.batch_size, vshift=self.options.vshift)
+        else:  # a loaded network (anything with forward_lip / forward_aud and a config)
+            net, self.weights_info = weights, None
+            self.weights = {"path": None, "git_blob_id": None, "official": False}
+        exact = not isinstance(net, SyncNet)  # the fast path folds SyncNet's own layers
+        self.scorer = SyncNetScorer(net, device=device, batch_size=self.options.batch_size, vshift=self.options.vshift, exact=exact)
         self._detector = None
 
     @property

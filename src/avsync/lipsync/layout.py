@@ -124,7 +124,7 @@ def draw_tracks(result: LipSyncResult, out: str | os.PathLike[str], audio: np.nd
 def write_fixed(path: str | os.PathLike[str], offset_frames: int, output: str | os.PathLike[str], *, fps: float = VIDEO_FPS) -> Path:
     """A copy of ``path`` whose audio is shifted to undo ``offset_frames`` (SyncNet's sign:
     positive means the audio comes first, so it is delayed). The video stream is copied, the
-    audio re-encoded (AAC, or PCM in AVI/MOV/WAV-friendly containers) and padded or trimmed to
+    audio re-encoded (AAC in MP4, Opus in WebM, 16-bit PCM otherwise) and padded or trimmed to
     keep its length. Never writes over the input."""
     src, dst = Path(path), Path(output)
     if not src.is_file():
@@ -132,18 +132,39 @@ def write_fixed(path: str | os.PathLike[str], offset_frames: int, output: str | 
 
         raise MediaError(f"'{path}': no such file")
     check_not_input(dst, [src])
+    from avsync.media.probe import probe
+
+    info = probe(src)
+    if not info["has_audio"]:
+        from avsync.errors import NoStreamError
+
+        raise NoStreamError(f"'{path}': no audio stream to shift")
+    audio = next((s for s in info["streams"] if s.get("type") == "audio" and s.get("duration_s")), None)
+    duration = float(audio["duration_s"]) if audio else float(info["duration_s"])
     delay_s = offset_frames / fps
     if delay_s >= 0:
         shift = f"adelay=delays={round(delay_s * 1000)}:all=1"
     else:
         shift = f"atrim=start={-delay_s:.6f},asetpts=PTS-STARTPTS"
-    codec = "pcm_s16le" if dst.suffix.lower() in (".avi", ".wav") else "aac"
+    # The same length as before: pad with silence, then cut at the original duration.
+    chain = f"{shift},apad=whole_dur={duration:.6f},atrim=duration={duration:.6f}"
     with atomic_output(dst) as tmp:
         run_ffmpeg(
-            ["-i", src, "-map", "0:v:0", "-map", "0:a:0", "-c:v", "copy", "-af", f"{shift},apad", "-shortest", "-c:a", codec, tmp],
+            ["-i", src, "-map", "0:v:0", "-map", "0:a:0", "-c:v", "copy", "-af", chain, *_audio_codec(dst), tmp],
             what=f"'{path}': writing the corrected copy {output}",
         )
     return dst
+
+
+def _audio_codec(dst: Path) -> list[str]:
+    """AAC where MP4-family players expect it; 16-bit PCM elsewhere (no encoder delay to shift
+    the audio again)."""
+    ext = dst.suffix.lower()
+    if ext in (".mp4", ".m4v", ".3gp"):
+        return ["-c:a", "aac", "-b:a", "192k"]
+    if ext == ".webm":
+        return ["-c:a", "libopus"]
+    return ["-c:a", "pcm_s16le"]
 
 
 __all__ = ["write_layout", "draw_tracks", "write_fixed"]

@@ -315,11 +315,20 @@ class InferenceSyncNet:
         self.config = net.config
         self._aud = _fold_batch_norm(net.netcnnaud)
         self._lip = _fold_batch_norm(net.netcnnlip)
-        self._mkldnn = bool(torch.backends.mkldnn.is_available())
-        if self._mkldnn:
-            from torch.utils import mkldnn
+        self._mkldnn = False
+        if torch.backends.mkldnn.is_available():
+            import warnings
 
-            self._lip = mkldnn.to_mkldnn(self._lip)
+            try:
+                # torch.utils.mkldnn is built on torch.jit.script_method, deprecated since
+                # torch 2.10: its import warns; without it the folded network runs as it is.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    from torch.utils import mkldnn
+                self._lip = mkldnn.to_mkldnn(self._lip)
+                self._mkldnn = True
+            except (ImportError, RuntimeError, AttributeError):  # pragma: no cover - depends on the torch build
+                pass
         self.netfcaud, self.netfclip = net.netfcaud, net.netfclip
 
     def forward_aud(self, x: torch.Tensor) -> torch.Tensor:
