@@ -163,7 +163,7 @@ def test_fine_tune_and_full_size_official_format(tiny_set, tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path):
-    cmd = [sys.executable, "-m", "avsync", "train-syncnet", "--videos", str(tmp_path / "missing"), "--output", str(tmp_path / "m.pt"), "--steps", "1"]
+    cmd = [sys.executable, "-m", "avsync.cli", "train-syncnet", "--videos", str(tmp_path / "missing"), "--output", str(tmp_path / "m.pt"), "--steps", "1"]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "no such folder" in proc.stderr and "Traceback" not in proc.stderr
