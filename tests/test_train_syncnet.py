@@ -74,13 +74,19 @@ def test_contrastive_loss_matches_its_definition():
     owner = np.array([0] * 5 + [1] * 5)
     positive = np.array([1, 2, 3, 6, 7, 8])
     batch = PairBatch(np.zeros(1), np.zeros(1), positive, owner, np.array([0, 5]), np.array([1, 1]))
-    got = float(contrastive_loss(torch.from_numpy(v), torch.from_numpy(a), batch, span, margin))
+    got = float(contrastive_loss(torch.from_numpy(v), torch.from_numpy(a), batch, span, margin, other_weight=0.5, min_negative_shift=2))
     d = np.linalg.norm(v[:, None, :] - a[None, :, :], axis=2)
-    pos = np.zeros_like(d, bool)
-    pos[np.arange(6), positive] = True
-    same = (np.arange(6)[:, None] // span) == owner[None, :]
-    hinge = np.maximum(margin - d, 0) ** 2
-    want = (d[pos] ** 2).mean() + hinge[same & ~pos].mean() + 0.5 * hinge[~same].mean()
+    want_terms = {"pos": [], "shifted": [], "other": []}
+    for i in range(6):
+        for j in range(10):
+            hinge = max(margin - d[i, j], 0) ** 2
+            if owner[j] != i // span:
+                want_terms["other"].append(hinge)
+            elif j == positive[i]:
+                want_terms["pos"].append(d[i, j] ** 2)
+            elif abs(j - positive[i]) >= 2:  # one frame off is neither a positive nor a negative
+                want_terms["shifted"].append(hinge)
+    want = np.mean(want_terms["pos"]) + np.mean(want_terms["shifted"]) + 0.5 * np.mean(want_terms["other"])
     assert got == pytest.approx(want, rel=1e-4)
 
 

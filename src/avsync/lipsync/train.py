@@ -109,19 +109,29 @@ class TrainReport:
 # Loss and evaluation
 
 
-def contrastive_loss(video_emb: torch.Tensor, audio_emb: torch.Tensor, batch: PairBatch, span: int, margin: float) -> torch.Tensor:
+def contrastive_loss(video_emb: torch.Tensor, audio_emb: torch.Tensor, batch: PairBatch, span: int, margin: float,
+                     other_weight: float = 0.5, min_negative_shift: int = 3) -> torch.Tensor:
     """SyncNet's contrastive loss, ``y d² + (1 - y) max(margin - d, 0)²``, averaged separately over
-    the synced pairs, the same clip's shifted pairs and the other clips' pairs (so that the few
-    positives weigh as much as the many negatives)."""
+    the synced pairs, the same clip's pairs shifted by at least ``min_negative_shift`` frames
+    and the other clips' pairs (weighted by ``other_weight``), so that the few positives weigh as
+    much as the many negatives. Pairs shifted by less are left out: their 0.2 s audio windows
+    overlap the synced one by more than half, so pushing them a margin away fights the
+    positives (the offset search still resolves them: the distance is smallest at the true
+    offset)."""
     d2 = (video_emb.pow(2).sum(1, keepdim=True) + audio_emb.pow(2).sum(1)[None, :] - 2 * video_emb @ audio_emb.T).clamp_min(0)
     n_video = video_emb.shape[0]
     device = video_emb.device
-    positive = torch.zeros_like(d2, dtype=torch.bool)
-    positive[torch.arange(n_video, device=device), torch.as_tensor(batch.positive, device=device)] = True
+    positive = torch.as_tensor(batch.positive, device=device)
     stretch_of_video = torch.arange(n_video, device=device) // span
-    same = stretch_of_video[:, None] == torch.as_tensor(batch.owner, device=device)[None, :]
+    owner = torch.as_tensor(batch.owner, device=device)
+    same = stretch_of_video[:, None] == owner[None, :]
+    shift = (torch.arange(audio_emb.shape[0], device=device)[None, :] - positive[:, None]).abs()  # meaningful where same
+    is_positive = same & (shift == 0)
     hinge = torch.relu(margin - torch.sqrt(d2 + 1e-8)).pow(2)
-    return d2[positive].mean() + hinge[same & ~positive].mean() + 0.5 * hinge[~same].mean()
+    loss = d2[is_positive].mean() + hinge[same & (shift >= min_negative_shift)].mean()
+    if other_weight > 0 and bool((~same).any()):
+        loss = loss + other_weight * hinge[~same].mean()
+    return loss
 
 
 def embed_batch(net: SyncNet, batch: PairBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
