@@ -26,7 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cropped", action="store_true", help="the videos are 224x224 face tracks (as avsync lipsync --cropped reads)")
     p.add_argument("--val-videos", metavar="DIR", help="held-out videos for the sync accuracy (default: a part of --videos)")
     p.add_argument("--val-fraction", type=float, default=0.15, metavar="F", help="share of --videos held out when no --val-videos (default 0.15)")
-    p.add_argument("--batch-size", type=int, default=4, metavar="N", help="stretches of 16 video windows per step (default 4)")
+    p.add_argument("--batch-size", type=int, default=8, metavar="N", help="stretches of 8 video windows per step (default 8)")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3; use less to fine-tune)")
     p.add_argument("--margin", type=float, default=15.0, help="contrastive margin (default 15)")
     p.add_argument("--seed", type=int, default=0)

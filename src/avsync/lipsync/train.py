@@ -2,6 +2,11 @@
 margin on pairs of a 5-frame face-crop window and a 0.2 s MFCC window, in sync (pulled together)
 or shifted (pushed at least ``margin`` apart).
 
+The pairwise loss (divided by margin², so that it is of order one) is joined by a multi-way
+term (:func:`shift_cross_entropy`, weight ``sync_weight``): measured here, the pairwise loss
+alone stayed at chance for 600 steps; with both, held-out offsets started to come right after
+about a hundred (measured on 64-pixel crops of generated faces).
+
 Each step takes a few stretches of consecutive video windows and, for each, the audio windows up
 to ``max_shift`` frames either side: the synced pairs are the positives; the same clip's shifted
 windows (the negatives that teach the offset) and the other clips' audio (unrelated speech) are
@@ -56,10 +61,11 @@ class TrainOptions:
     size: str | None = None
     minutes: float | None = 10.0
     steps: int | None = None
-    batch: int = 4  # stretches of ``span`` video windows per step
-    span: int = 16
+    batch: int = 8  # stretches of ``span`` video windows per step
+    span: int = 8
     max_shift: int = 15
     margin: float = 15.0
+    sync_weight: float = 1.0  # weight of the multi-way offset term (shift_cross_entropy) beside the contrastive loss
     lr: float = 1e-3
     weight_decay: float = 1e-4
     seed: int = 0
@@ -85,7 +91,7 @@ class TrainOptions:
 
     def signature(self) -> dict[str, Any]:
         """What a resumed run must share with the interrupted one."""
-        keys = ("batch", "span", "max_shift", "margin", "lr", "weight_decay", "seed", "val_fraction")
+        keys = ("batch", "span", "max_shift", "margin", "sync_weight", "lr", "weight_decay", "seed", "val_fraction")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -132,6 +138,21 @@ def contrastive_loss(video_emb: torch.Tensor, audio_emb: torch.Tensor, batch: Pa
     if other_weight > 0 and bool((~same).any()):
         loss = loss + other_weight * hinge[~same].mean()
     return loss
+
+
+def shift_cross_entropy(video_emb: torch.Tensor, audio_emb: torch.Tensor, batch: PairBatch, span: int) -> torch.Tensor:
+    """The offset search as a classification: for each video window, a softmax over its clip's
+    audio windows at shifts -max_shift..+max_shift with logits ``-distance``, whose right answer
+    is the synced one (a multi-way companion to the pairwise loss: it rewards exactly what
+    ``avsync lipsync`` looks for, the smallest distance at the true offset)."""
+    device = video_emb.device
+    total = video_emb.new_zeros(())
+    for k, (first, shift) in enumerate(zip(batch.first_audio, batch.shifts)):
+        v = video_emb[k * span : (k + 1) * span]
+        idx = int(first) + torch.arange(span, device=device)[:, None] + torch.arange(2 * int(shift) + 1, device=device)[None, :]
+        d = torch.sqrt((v[:, None, :] - audio_emb[idx]).pow(2).sum(-1) + 1e-8)
+        total = total + torch.nn.functional.cross_entropy(-d, torch.full((span,), int(shift), device=device))
+    return total / len(batch.shifts)
 
 
 def embed_batch(net: SyncNet, batch: PairBatch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -312,7 +333,9 @@ def train_syncnet(
                     group["lr"] = options.lr * _lr_factor(step, elapsed, options)
                 batch = sampler.sample(options.batch)
                 video_emb, audio_emb = embed_batch(net, batch, device)
-                loss = contrastive_loss(video_emb, audio_emb, batch, options.span, options.margin)
+                loss = contrastive_loss(video_emb, audio_emb, batch, options.span, options.margin) / options.margin**2
+                if options.sync_weight > 0:
+                    loss = loss + options.sync_weight * shift_cross_entropy(video_emb, audio_emb, batch, options.span)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
