@@ -178,3 +178,19 @@ def test_cli_errors_are_one_line(tmp_path):
     assert proc.stderr.strip().count("\n") == 0 and "no such folder" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run([*cmd, "--size", "huge"], capture_output=True, text=True, check=False)
     assert proc.returncode == 2
+
+
+def test_held_out_clips_get_offsets_within_ten_frames():
+    from avsync.lipsync.train import _shift_for_validation
+
+    clips = [labelled_clip(offset=k) for k in (0, 0, 0, 7, -10, 0)]
+    for c in clips:
+        c.audio = np.random.default_rng(0).normal(size=c.audio.size).astype(np.float32)
+    out = _shift_for_validation(clips, seed=3)
+    assert [c.offset_frames for c in out][3:5] == [7, -10]  # known offsets in range are kept
+    assert all(-10 <= c.offset_frames <= 10 for c in out)
+    assert len({c.offset_frames for c in out}) > 2
+    moved = out[0]
+    k = moved.offset_frames
+    if k > 0:  # the audio now comes k frames earlier
+        assert np.array_equal(moved.audio[: -k * 640], clips[0].audio[k * 640 :])

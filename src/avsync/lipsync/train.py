@@ -204,8 +204,14 @@ def _split(paths: list[Path], fraction: float, seed: int) -> tuple[list[Path], l
 
 
 def _shift_for_validation(clips: list[TrainClip], seed: int) -> list[TrainClip]:
+    """Each clip with its audio moved so that its offset is a random whole number of frames in
+    [-10, 10] (clips that already have a known offset in that range are kept as they are)."""
     rng = np.random.default_rng(seed + 1000)
-    return [c.shifted(int(rng.integers(-VAL_MAX_SHIFT, VAL_MAX_SHIFT + 1))) for c in clips]
+    out = []
+    for c in clips:
+        target = int(rng.integers(-VAL_MAX_SHIFT, VAL_MAX_SHIFT + 1))
+        out.append(c if c.offset_frames != 0 and abs(c.offset_frames) <= VAL_MAX_SHIFT else c.shifted(target - c.offset_frames))
+    return out
 
 
 def _make_net(options: TrainOptions, init: str | os.PathLike[str] | None) -> SyncNet:
