@@ -5,4 +5,5 @@
     python -m evaluation.compute_metrics     # MAE, RMSE, success rates, breakdowns -> metrics.json/.md
     python -m evaluation.visualize_results   # PNG plots
     python -m evaluation.run_all --demo      # all four on a small generated set
+    python -m evaluation.talking_faces       # synthetic talking faces with known audio shifts
 """

@@ -34,6 +34,7 @@ COMMANDS: dict[str, str] = {
     "long-video": "avsync.cli.curate_cmds",
     "batch": "avsync.cli.curate_cmds",
     "filter": "avsync.cli.curate_cmds",
+    "train-syncnet": "avsync.cli.train_cmd",
 }
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
