@@ -17,7 +17,7 @@ class _NullBar:
 
 
 @contextlib.contextmanager
-def progress_bar(total: int | None = None, *, enabled: bool = True, **kwargs: Any) -> Iterator[Any]:
+def progress_bar(total: float | None = None, *, enabled: bool = True, **kwargs: Any) -> Iterator[Any]:
     """A tqdm bar when ``enabled`` and stderr is a terminal (or ``enabled="always"``), else a no-op."""
     if not enabled or (enabled is True and not sys.stderr.isatty()):
         yield _NullBar()

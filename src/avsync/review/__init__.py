@@ -128,6 +128,7 @@ def _indicators(plt, placed: list[Placed], out: Path, count: int, motion: dict, 
             if f.image is None:
                 cameras[f.path] = {"shown": False, "reason": f.reason}
                 continue
+            assert f.frame_time_s is not None  # set together with the image
             h, w = f.image.shape[:2]
             before = frames_at([by_path[f.path]], T - LOOKBACK_S, width=w, height=h)[0]
             boxes[f.path] = moving_boxes(before.image, f.image) if before.image is not None else []

@@ -12,12 +12,16 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, TypeVar, Union
+
+import numpy as np
 
 from avsync.errors import AvsyncError, MediaError
 from avsync.media.probe import probe
 from avsync.sync.apply import _duration
 from avsync.sync.result import SyncResult
+
+TimeT = TypeVar("TimeT", float, np.ndarray)  # one time or an array of times
 
 ResultOrOutputs = Union[SyncResult, Mapping[str, Any], str, os.PathLike, Sequence[Union[str, os.PathLike]]]
 
@@ -45,11 +49,11 @@ class Placed:
     def speed(self) -> float:
         return 1.0 + self.drift_ppm * 1e-6
 
-    def file_time(self, synced_s: float) -> float:
+    def file_time(self, synced_s: TimeT) -> TimeT:
         """The file's own time that shows synced time ``synced_s``."""
         return (synced_s - self.offset_s) * self.speed
 
-    def synced_time(self, file_s: float) -> float:
+    def synced_time(self, file_s: TimeT) -> TimeT:
         return self.offset_s + file_s / self.speed
 
     @property

@@ -65,8 +65,8 @@ def waveform_plot(plt, t: Transient, path: Path) -> Path:
         label = Path(name).name
         if name == t.anchor:
             label += " (anchor)"
-        elif t.residual_ms.get(name) is not None:
-            label += f": residual {round(t.residual_ms[name], 3) + 0.0:+.3f} ms"  # + 0.0: no "-0.000"
+        elif (residual := t.residual_ms.get(name)) is not None:
+            label += f": residual {round(residual, 3) + 0.0:+.3f} ms"  # + 0.0: no "-0.000"
         else:
             label += ": residual not measurable"
         sel = (ms >= -WIDE_BEFORE_MS) & (ms <= WIDE_AFTER_MS)

@@ -65,8 +65,8 @@ def sync(
     total)`` is called as work advances (stages ``decoding``, ``audio pairs``, ``visual pairs``,
     ``auto pairs``, ``done``), for user interfaces.
     """
-    paths = [os.fspath(p) for p in paths]
-    if len(paths) < 2:
+    files: list[str] = [os.fspath(p) for p in paths]
+    if len(files) < 2:
         raise ValueError("sync needs at least two files")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -74,12 +74,12 @@ def sync(
         raise ValueError(f"max_offset_s must be >= 0 (0: the whole overlap), got {max_offset_s!r}")
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be within [0, 1], got {min_confidence}")
-    ref_index = _reference_index(paths, reference)
+    ref_index = _reference_index(files, reference)
     request_id = request_id or uuid.uuid4().hex[:12]
-    log.info("sync request %s: %d files, method %s, reference %s, max offset %s s", request_id, len(paths), method, paths[ref_index], max_offset_s)
+    log.info("sync request %s: %d files, method %s, reference %s, max offset %s s", request_id, len(files), method, files[ref_index], max_offset_s)
 
     report = on_progress or (lambda stage, done, total: None)
-    sources = open_sources(paths)
+    sources = open_sources(files)
     _load_signals(sources, method, sample_rate, progress, report)
     methods = ("audio", "visual") if method == "both" else (method,)
     measurements: list[PairMeasurement] = []
@@ -103,7 +103,7 @@ def sync(
     return result
 
 
-def _reference_index(paths: list[str], reference: str | os.PathLike[str] | None) -> int:
+def _reference_index(paths: Sequence[str], reference: str | os.PathLike[str] | None) -> int:
     if reference is None:
         return 0
     ref = os.fspath(reference)
@@ -201,7 +201,7 @@ def _measure_pairs(
             measurements.append(PairMeasurement(a=a.path, b=b.path, method=est.method, offset_s=est.offset_s, confidence=est.confidence,
                                                 drift_ppm=est.drift_ppm, status=status, windows=int(est.window_inliers.sum()), note=est.note))
             estimates[key] = est
-            if est.matched:
+            if est.matched and est.offset_s is not None:
                 tol = AUDIO_TOLERANCE_S if est.method == "audio" else VISUAL_TOLERANCE_FRAMES / _fps(a, b)
                 edges.append(Edge(i, j, float(est.offset_s), est.confidence, est.drift_ppm, tol, key))
     return edges

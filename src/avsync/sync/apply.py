@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -101,7 +101,7 @@ def apply_offsets(
     return outputs
 
 
-def write_zip(files: list[Path], zip_path: str | os.PathLike[str], inputs: list[str] = ()) -> Path:
+def write_zip(files: list[Path], zip_path: str | os.PathLike[str], inputs: Sequence[str] = ()) -> Path:
     """A ZIP of ``files`` (stored, not recompressed: video is compressed already), atomically."""
     check_not_input(zip_path, inputs)
     with atomic_output(zip_path) as tmp:

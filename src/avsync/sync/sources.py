@@ -6,6 +6,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from avsync.errors import AvsyncError, MediaError, NoStreamError
@@ -57,7 +58,7 @@ class Source:
                 self.audio_error = f"'{self.path}': audio track is silent"
         except (MediaError, ValueError) as exc:
             self.audio_error = str(exc)
-        log.info("audio %s: %s", self.path, self.audio_error or f"{self.audio.duration_s:.2f} s")
+        log.info("audio %s: %s", self.path, self.audio_error or (self.audio and f"{self.audio.duration_s:.2f} s"))
 
     def load_motion(self) -> None:
         if self.motion is not None or self.motion_error or self.error:
@@ -68,10 +69,10 @@ class Source:
                 self.motion_error = f"'{self.path}': too few video frames ({self.motion.frames})"
         except (MediaError, ValueError) as exc:
             self.motion_error = str(exc)
-        log.info("motion %s: %s", self.path, self.motion_error or f"{self.motion.frames} frames")
+        log.info("motion %s: %s", self.path, self.motion_error or (self.motion and f"{self.motion.frames} frames"))
 
 
-def open_sources(paths: list[str]) -> list[Source]:
+def open_sources(paths: Sequence[str]) -> list[Source]:
     """Probes every path; unreadable files and repeats get an error instead of stopping the run."""
     sources: list[Source] = []
     seen: dict[str, str] = {}
