@@ -58,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--eval-duration", type=float, default=6.0)
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--pipeline-clips", type=int, default=None, help="held-out clips run through the full face pipeline (default: all)")
+    p.add_argument("--min-track", type=int, default=50, help="the face pipeline's --min-track (default 50, its own default)")
     p.add_argument("--retrain", action="store_true")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         report["train"] = json.loads((work / "train_report.json").read_text())
 
     t = time.time()
-    report["held_out"] = measure_offsets(model, held_out, pipeline_clips=args.pipeline_clips)
+    report["held_out"] = measure_offsets(model, held_out, pipeline_clips=args.pipeline_clips, min_track=args.min_track)
     report["held_out"]["wall_s"] = round(time.time() - t, 1)
     report["confidence"] = confidence_check(model, held_out)
     report["load_average_end"] = os.getloadavg()

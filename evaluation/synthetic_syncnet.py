@@ -64,14 +64,15 @@ def held_out_set(folder: str | os.PathLike[str], count: int, *, seed: int = 202,
     return generate_set(folder, count, seed=seed, duration_s=duration_s, random_offsets=HELD_OUT_SHIFT, full=full, progress=False)
 
 
-def measure_offsets(model: str | os.PathLike[str], truths: list, *, pipeline_clips: int | None = 0) -> dict[str, Any]:
+def measure_offsets(model: str | os.PathLike[str], truths: list, *, pipeline_clips: int | None = 0, **lipsync_options: Any) -> dict[str, Any]:
     """Runs ``avsync lipsync --cropped`` (the :class:`~avsync.lipsync.LipSync` runner the command
     wraps) on each clip's face crops and, for the first ``pipeline_clips`` (None: all), the full
-    face pipeline on its full frames. Returns the share within one frame of the truth, the mean
-    error and, per clip, both offsets."""
+    face pipeline on its full frames (``lipsync_options``: the pipeline's, e.g. ``min_track``).
+    Returns the share within one frame of the truth, the mean error and, per clip, both
+    offsets."""
     from avsync.lipsync import LipSync
 
-    runner = LipSync(model, progress=False)
+    runner = LipSync(model, progress=False, **lipsync_options)
     rows = []
     for i, truth in enumerate(truths):
         track = runner.run(truth.crops[0], cropped=True).tracks[0]

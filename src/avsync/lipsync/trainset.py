@@ -1,7 +1,7 @@
 """Training data for SyncNet: face tracks with their audio, and batches of synced/shifted pairs.
 
-A :class:`TrainClip` is one face track at 25 fps: its crops at the network's input size (BGR, the
-network's colour order) and the MFCCs of its audio, starting at the track's first frame. Clips
+A :class:`TrainClip` is one face track at 25 fps: its crops as the network sees them (its
+``crop_region`` of the face crop at its input size; BGR, the network's colour order) and the MFCCs of its audio, starting at the track's first frame. Clips
 come from a folder of videos, either already cropped (224x224 face tracks, as
 ``evaluation.talking_faces`` writes to ``crops/``) or run through avsync's face pipeline (detect,
 track, crop; cached). A ``truth.csv`` beside the videos (columns ``video`` or ``crops`` and
