@@ -6,4 +6,6 @@
     python -m evaluation.visualize_results   # PNG plots
     python -m evaluation.run_all --demo      # all four on a small generated set
     python -m evaluation.talking_faces       # synthetic talking faces with known audio shifts
+
+``evaluation.synthetic_syncnet`` trains a small SyncNet on those faces and measures it.
 """

@@ -128,3 +128,22 @@ def test_inference_copy_matches_the_plain_network():
         ref_v, ref_a = net.forward_lip(v), net.forward_aud(a)
         assert torch.allclose(fast.forward_lip(v), ref_v, rtol=1e-4, atol=1e-4 * float(ref_v.abs().max()))
         assert torch.allclose(fast.forward_aud(a), ref_a, rtol=1e-4, atol=1e-4 * float(ref_a.abs().max()))
+
+
+def test_crop_region_is_recorded_checked_and_optional(tmp_path):
+    cfg = SyncNetConfig.small()
+    assert cfg.crop_region == (0.2, 0.35, 0.8, 0.95) and SyncNetConfig().crop_region == (0.0, 0.0, 1.0, 1.0)
+    # A checkpoint stores the region as a list; it comes back as the same (hashable) configuration.
+    assert SyncNetConfig.from_dict(cfg.to_dict()) == cfg and hash(SyncNetConfig.from_dict(cfg.to_dict())) == hash(cfg)
+    for bad in ((0.5, 0.0, 0.4, 1.0), (0.0, 0.0, 1.0, 1.2), (0.0, 0.0, 1.0)):
+        with pytest.raises(ValueError, match="crop_region"):
+            SyncNetConfig(crop_region=bad)
+    # Checkpoints written before the region existed load with the whole crop.
+    old = {k: v for k, v in SyncNetConfig(width=0.25, image_size=112, embed_dim=64).to_dict().items() if k != "crop_region"}
+    net = random_syncnet(1, SyncNetConfig.from_dict(old))
+    torch.save({"format": "avsync-syncnet", "config": old, "state_dict": net.state_dict()}, tmp_path / "old.pt")
+    loaded, info = load_syncnet(tmp_path / "old.pt")
+    assert info.config.crop_region == (0.0, 0.0, 1.0, 1.0) and info.config.image_size == 112
+    torch.save({"format": "avsync-syncnet", "config": {**old, "crop_region": [0.9, 0, 0.1, 1]}, "state_dict": net.state_dict()}, tmp_path / "bad.pt")
+    with pytest.raises(ValueError, match=r"bad\.pt': bad SyncNet configuration \(crop_region"):
+        load_syncnet(tmp_path / "bad.pt")

@@ -89,3 +89,30 @@ def test_too_short_tracks_are_refused_with_a_clear_message(narrow_net):
     scorer = SyncNetScorer(narrow_net)
     with pytest.raises(ValueError, match="at least 6 frames"):
         scorer.score_track(np.zeros((5, 224, 224, 3), np.uint8), np.zeros(16000, np.float32))
+
+
+def test_the_network_sees_its_crop_region_of_the_face_crop():
+    import cv2
+
+    from avsync.lipsync.scoring import crops_to_tensor, network_crops
+
+    rng = np.random.default_rng(3)
+    crops = rng.integers(0, 256, (6, 224, 224, 3), dtype=np.uint8)
+    assert np.array_equal(network_crops(crops), crops)  # the official input: untouched
+    cfg = SyncNetConfig.small()
+    # (0.2, 0.35, 0.8, 0.95) of 224 pixels: columns 45..179, rows 78..213, area-resized to 64x64
+    want = np.stack([cv2.resize(np.ascontiguousarray(c[78:213, 45:179]), (64, 64), interpolation=cv2.INTER_AREA) for c in crops])
+    got = network_crops(crops, cfg.image_size, cfg.crop_region)
+    assert got.shape == (6, 64, 64, 3) and np.array_equal(got, want)
+    tensor = crops_to_tensor(crops, cfg.image_size, cfg.crop_region)
+    assert torch.equal(tensor, torch.from_numpy(want[..., ::-1].copy()).permute(3, 0, 1, 2).float())  # BGR, (3, T, S, S)
+    # The scorer feeds a small network its region: what lies outside it changes nothing.
+    net = random_syncnet(2, cfg)
+    scorer = SyncNetScorer(net, exact=True)
+    outside = crops.copy()
+    outside[:, :70] = 0  # the forehead and eyes
+    outside[:, :, :40] = 255
+    assert torch.equal(scorer.embed_video(crops), scorer.embed_video(outside))
+    inside = crops.copy()
+    inside[:, 120:160, 90:130] = 0  # the mouth
+    assert not torch.allclose(scorer.embed_video(crops), scorer.embed_video(inside))

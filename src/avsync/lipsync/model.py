@@ -40,7 +40,12 @@ class SyncNetConfig:
 
     ``width`` multiplies every convolution's and hidden layer's channel count (the official
     channels are 64-192-384-256-256-512 for audio and 96-256-256-256-256-512 for video);
-    ``image_size`` is the side of the square face crop; ``embed_dim`` the embedding size.
+    ``image_size`` is the side of the square network input; ``embed_dim`` the embedding size.
+    ``crop_region`` is the part of the 224x224 face crop the network sees, ``(x0, y0, x1, y1)`` in
+    fractions of its side, resized to ``image_size`` (the official network sees the whole crop).
+
+    >>> SyncNetConfig.small().crop_region
+    (0.2, 0.35, 0.8, 0.95)
     """
 
     width: float = 1.0
@@ -49,18 +54,30 @@ class SyncNetConfig:
     n_mfcc: int = 13
     mfcc_window: int = 20
     video_frames: int = 5
+    crop_region: tuple[float, float, float, float] = (0.0, 0.0, 1.0, 1.0)
+
+    def __post_init__(self) -> None:
+        region = tuple(float(v) for v in self.crop_region)
+        if len(region) != 4 or not (0 <= region[0] < region[2] <= 1 and 0 <= region[1] < region[3] <= 1):
+            raise ValueError(f"crop_region must be (x0, y0, x1, y1) with 0 <= x0 < x1 <= 1 and 0 <= y0 < y1 <= 1, got {self.crop_region}")
+        object.__setattr__(self, "crop_region", region)  # a list from a checkpoint becomes a tuple
 
     @classmethod
     def small(cls) -> SyncNetConfig:
-        """A quarter of the channels on 112-pixel crops: about 30 times cheaper, for training on
-        a CPU."""
-        return cls(width=0.25, image_size=112, embed_dim=256)
+        """A quarter of the channels, on a 64-pixel square around the mouth (the middle 60 % of the
+        face crop's width, from 35 % to 95 % of its height): about 50 times cheaper than the
+        official network, for training on a CPU. Seen whole at this size, the mouth is a few
+        pixels and the network did not learn in the time budget; cut out, it learns in a minute."""
+        return cls(width=0.25, image_size=64, embed_dim=128, crop_region=(0.2, 0.35, 0.8, 0.95))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        d["crop_region"] = list(self.crop_region)
+        return d
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> SyncNetConfig:
+        """The inverse of :meth:`to_dict`; keys missing from older checkpoints take their defaults."""
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -203,7 +220,10 @@ def load_syncnet(path: str | os.PathLike[str], device: str | torch.device = "cpu
         raise ValueError(f"'{path}': not a PyTorch weights file ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
     config = SyncNetConfig()
     if isinstance(obj, dict) and obj.get("format") == _CHECKPOINT_FORMAT:
-        config = SyncNetConfig.from_dict(dict(obj.get("config") or {}))
+        try:
+            config = SyncNetConfig.from_dict(dict(obj.get("config") or {}))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"'{path}': bad SyncNet configuration ({exc})") from None
         state = obj["state_dict"]
     elif isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         state = obj["state_dict"]

@@ -58,15 +58,32 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def crops_to_tensor(crops: np.ndarray, image_size: int = 224) -> torch.Tensor:
-    """``(T, H, W, 3)`` RGB uint8 -> ``(3, T, S, S)`` BGR float32 0-255, the network's layout."""
+FULL_CROP = (0.0, 0.0, 1.0, 1.0)
+
+
+def network_crops(crops: np.ndarray, image_size: int = 224, crop_region: tuple[float, float, float, float] = FULL_CROP) -> np.ndarray:
+    """``(T, H, W, 3)`` face crops -> ``(T, S, S, 3)``, what the network sees: the part
+    ``crop_region`` (``(x0, y0, x1, y1)``, fractions of the side; see
+    :class:`~avsync.lipsync.model.SyncNetConfig`) resized to ``image_size`` (area averaging).
+    The whole crop at its own size comes back untouched."""
     arr = np.asarray(crops)
     if arr.ndim != 4 or arr.shape[-1] != 3:
         raise ValueError(f"face crops must be (frames, height, width, 3) RGB, got shape {arr.shape}")
+    h, w = arr.shape[1:3]
+    if tuple(crop_region) != FULL_CROP:
+        x0, y0, x1, y1 = crop_region
+        arr = arr[:, int(round(y0 * h)) : int(round(y1 * h)), int(round(x0 * w)) : int(round(x1 * w))]
     if arr.shape[1] != image_size or arr.shape[2] != image_size:
         import cv2
 
-        arr = np.stack([cv2.resize(c, (image_size, image_size), interpolation=cv2.INTER_AREA) for c in arr])
+        arr = np.stack([cv2.resize(np.ascontiguousarray(c), (image_size, image_size), interpolation=cv2.INTER_AREA) for c in arr])
+    return arr
+
+
+def crops_to_tensor(crops: np.ndarray, image_size: int = 224, crop_region: tuple[float, float, float, float] = FULL_CROP) -> torch.Tensor:
+    """``(T, H, W, 3)`` RGB uint8 -> ``(3, T, S, S)`` BGR float32 0-255, the network's layout
+    (through :func:`network_crops`)."""
+    arr = network_crops(crops, image_size, crop_region)
     bgr = torch.from_numpy(np.ascontiguousarray(arr[..., ::-1]))
     return bgr.permute(3, 0, 1, 2).float()
 
@@ -130,7 +147,7 @@ class SyncNetScorer:
     @torch.inference_mode()
     def embed_video(self, crops: np.ndarray) -> torch.Tensor:
         """Embeddings of the ``T - 4`` windows of ``T`` consecutive RGB crops, ``(T - 4, D)``."""
-        video = crops_to_tensor(crops, self.net.config.image_size)
+        video = crops_to_tensor(crops, self.net.config.image_size, self.net.config.crop_region)
         n = video.shape[1] - VIDEO_CONTEXT
         out = []
         for start in range(0, max(n, 0), self.batch_size):
@@ -187,8 +204,8 @@ class SyncNetScorer:
         return min(video_frames, audio_samples // SAMPLES_PER_VIDEO_FRAME) - 5
 
     def score_track(self, crops: np.ndarray, audio: np.ndarray) -> SyncScore:
-        """Scores one face track: ``crops`` ``(T, H, W, 3)`` RGB uint8 at 25 fps (resized to the
-        network's input if they are not already) and the track's audio (16 kHz mono, starting at
+        """Scores one face track: ``crops`` ``(T, H, W, 3)`` RGB uint8 at 25 fps, whole face crops
+        (the network's ``crop_region`` of them is resized to its input) and the track's audio (16 kHz mono, starting at
         the track's first frame)."""
         count = self.windows_for(len(crops), len(audio))
         if count < 1:

@@ -1,7 +1,7 @@
 """Training data for SyncNet: face tracks with their audio, and batches of synced/shifted pairs.
 
-A :class:`TrainClip` is one face track at 25 fps: its crops at the network's input size (BGR, the
-network's colour order) and the MFCCs of its audio, starting at the track's first frame. Clips
+A :class:`TrainClip` is one face track at 25 fps: its crops as the network sees them (its
+``crop_region`` of the face crop at its input size; BGR, the network's colour order) and the MFCCs of its audio, starting at the track's first frame. Clips
 come from a folder of videos, either already cropped (224x224 face tracks, as
 ``evaluation.talking_faces`` writes to ``crops/``) or run through avsync's face pipeline (detect,
 track, crop; cached). A ``truth.csv`` beside the videos (columns ``video`` or ``crops`` and
@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from avsync.lipsync.features import MFCC_PER_VIDEO_FRAME, SAMPLES_PER_VIDEO_FRAME, audio_windows, int16_scale, mfcc
+from avsync.lipsync.scoring import FULL_CROP, network_crops
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +117,11 @@ def read_offsets(folder: str | os.PathLike[str]) -> dict[Path, int]:
     return out
 
 
-def load_cropped(path: str | os.PathLike[str], image_size: int, offset_frames: int = 0) -> TrainClip:
+def load_cropped(path: str | os.PathLike[str], image_size: int, offset_frames: int = 0,
+                 crop_region: tuple[float, float, float, float] = FULL_CROP) -> TrainClip:
     """A face-track video (224x224 crops, any frame rate) as a :class:`TrainClip`: frames resampled
-    to 25 fps and resized as the scorer resizes them, audio lined up with the first frame (as
-    ``avsync lipsync --cropped`` reads it)."""
-    import cv2
-
+    to 25 fps, cut and resized as the scorer does (``crop_region``, ``image_size``), audio lined up
+    with the first frame (as ``avsync lipsync --cropped`` reads it)."""
     from avsync.lipsync.faces import CROP_SIZE
     from avsync.lipsync.pipeline import align_audio, frames_at_25fps, load_audio
     from avsync.media.video import iter_frames
@@ -129,9 +129,7 @@ def load_cropped(path: str | os.PathLike[str], image_size: int, offset_frames: i
     samples, audio_start = load_audio(path)
     frames, t0 = [], 0.0
     for _, frame, t0 in frames_at_25fps(iter_frames(path, CROP_SIZE, CROP_SIZE, rgb=True)):
-        if image_size != CROP_SIZE:
-            frame = cv2.resize(frame, (image_size, image_size), interpolation=cv2.INTER_AREA)
-        frames.append(frame[..., ::-1])
+        frames.append(network_crops(frame[None], image_size, crop_region)[0, :, :, ::-1])
     if not frames:
         raise ValueError(f"'{path}': no video frames")
     audio = align_audio(samples, audio_start, t0).astype(np.float32)
@@ -171,7 +169,7 @@ def _cache_name(path: Path) -> str:
 
 def load_clips(paths: Sequence[Path], image_size: int, *, cropped: bool, offsets: dict[Path, int] | None = None,
                cache_dir: Path | None = None, detector: str = "centerface", s3fd_weights: str | None = None,
-               progress: bool = True) -> list[TrainClip]:
+               progress: bool = True, crop_region: tuple[float, float, float, float] = FULL_CROP) -> list[TrainClip]:
     """Training clips from video files (see the module docstring)."""
     from avsync.progress import progress_bar
 
@@ -186,7 +184,7 @@ def load_clips(paths: Sequence[Path], image_size: int, *, cropped: bool, offsets
     clips = []
     with progress_bar(len(sources), enabled=progress, desc="loading clips", unit="clip") as bar:
         for track, source in sources:
-            clip = load_cropped(track, image_size, offsets.get(source.resolve(), 0))
+            clip = load_cropped(track, image_size, offsets.get(source.resolve(), 0), crop_region)
             if track != source:
                 clip.name = f"{source.stem}/{track.stem}"
             clips.append(clip)
