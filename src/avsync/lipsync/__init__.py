@@ -30,6 +30,7 @@ from avsync.lipsync.result import STATUS_NO_FACES, STATUS_OK, LipSyncResult, Tra
 
 if TYPE_CHECKING:  # pragma: no cover
     from avsync.lipsync.model import SyncNet
+    from avsync.lipsync.speakers import SpeakerOptions
 
 
 class LipSync:
@@ -78,10 +79,13 @@ class LipSync:
         save_crops: bool = False,
         draw_video: bool = True,
         fix: str | os.PathLike[str] | None = None,
+        speakers: SpeakerOptions | bool | None = None,
     ) -> LipSyncResult:
         """Measures ``path``. ``data_dir`` + ``reference`` write the SyncNet layout
         (``save_crops`` adds ``pycrop/``; ``draw_video`` ``pyavi/NAME/video_out.avi``); ``fix``
-        writes a copy with the audio shifted by the most confident track's offset."""
+        writes a copy with the audio shifted by the most confident track's offset; ``speakers``
+        (True or :class:`~avsync.lipsync.speakers.SpeakerOptions`) adds who speaks when
+        (``result.speakers``, highlighted in ``video_out.avi``)."""
         import dataclasses
         import tempfile
 
@@ -95,6 +99,11 @@ class LipSync:
                 options = dataclasses.replace(options, crops_dir=tmp)
             detector = None if options.cropped else self.detector
             out = run_lipsync(path, self.scorer, options, weights=self.weights, detector=detector)
+            if speakers:
+                from avsync.lipsync.speakers import SpeakerOptions, speakers_from_lipsync
+
+                chosen = speakers if isinstance(speakers, SpeakerOptions) else SpeakerOptions()
+                out.result.speakers = speakers_from_lipsync(out.result, chosen, audio=out.audio)
             if data_dir is not None:
                 from avsync.lipsync.layout import write_layout
 
@@ -119,14 +128,16 @@ def lipsync(
     reference: str | None = None,
     save_crops: bool = False,
     fix: str | os.PathLike[str] | None = None,
+    speakers: SpeakerOptions | bool | None = None,
     **options: Any,
 ) -> LipSyncResult:
     """SyncNet offset and confidence for every face track of ``path`` (see :class:`LipSync` for
     the options and :class:`LipSyncResult` for the result). ``cropped=True`` treats the whole
     video as one face track, as the SyncNet demo does. A video without usable faces gives a
-    result with status ``no_faces`` and no tracks."""
+    result with status ``no_faces`` and no tracks. ``speakers`` adds who speaks when (see
+    :mod:`avsync.lipsync.speakers`)."""
     runner = LipSync(weights, detector=detector, cropped=cropped, **options)
-    return runner.run(path, data_dir=data_dir, reference=reference, save_crops=save_crops, fix=fix)
+    return runner.run(path, data_dir=data_dir, reference=reference, save_crops=save_crops, fix=fix, speakers=speakers)
 
 
 __all__ = ["lipsync", "LipSync", "LipSyncResult", "TrackResult", "STATUS_OK", "STATUS_NO_FACES"]
