@@ -51,6 +51,7 @@ def run_lipsync(args: argparse.Namespace) -> int:
         raise CommandFailed("--data-dir and --reference go together")
     if args.detector == "s3fd" and not args.s3fd_weights:
         raise CommandFailed("--detector s3fd needs --s3fd-weights sfd_face.pth (avsync downloads nothing)")
+    speakers = speaker_options(args) if args.speakers else None
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -78,7 +79,6 @@ def run_lipsync(args: argparse.Namespace) -> int:
             "its numbers are not comparable with published SyncNet results",
             file=sys.stderr,
         )
-    speakers = speaker_options(args) if args.speakers else None
     result = runner.run(video, cropped=args.cropped, data_dir=args.data_dir, reference=args.reference, save_crops=args.save_crops, draw_video=not args.no_video_out, fix=None, speakers=speakers)
     text = json.dumps(result.to_dict(), indent=2) + "\n"
     if args.json:
