@@ -138,3 +138,25 @@ def render_two_faces(seed: int, duration_s: float, speeches=None):  # noqa: ANN0
             crops[k].append(crop)
     audio = resample_poly(clip.audio.astype(np.float64), 16000, clip.sample_rate).astype(np.float32)
     return clip.truth, [np.stack(c) for c in crops], audio
+
+
+def parse_rttm(text: str) -> list[tuple[str, float, float, str]]:
+    """RTTM lines as (file, start, duration, speaker), each checked against the format."""
+    rows = []
+    for line in text.splitlines():
+        f = line.split()
+        assert len(f) == 10 and f[0] == "SPEAKER" and f[2] == "1" and f[5] == f[6] == f[8] == f[9] == "<NA>", line
+        rows.append((f[1], float(f[3]), float(f[4]), f[7]))
+    return rows
+
+
+def check_speakers_json(doc: dict, frames: int) -> None:
+    """The ``speakers`` object: tracks with one score per frame, segments inside them, and a
+    timeline that covers every frame once."""
+    assert set(doc) == {"settings", "frames", "tracks", "timeline"} and doc["frames"] == frames
+    for t in doc["tracks"]:
+        assert len(t["scores"]) == t["end_frame"] - t["start_frame"] + 1
+        for s in t["segments"]:
+            assert t["start_frame"] <= s["start_frame"] <= s["end_frame"] <= t["end_frame"]
+    ends = [(turn["start_frame"], turn["end_frame"]) for turn in doc["timeline"]]
+    assert ends[0][0] == 0 and ends[-1][1] == frames - 1 and all(b[0] == a[1] + 1 for a, b in zip(ends, ends[1:]))

@@ -16,7 +16,7 @@ pytest.importorskip("onnxruntime")
 from avsync.cli import main  # noqa: E402
 from avsync.lipsync.speakers import SpeakerOptions  # noqa: E402
 
-from speaker_helpers import SCRIPT_S, MouthEnergyNet, compare_with_truth, scripted_speeches, speaking_mask  # noqa: E402
+from speaker_helpers import SCRIPT_S, MouthEnergyNet, check_speakers_json, compare_with_truth, parse_rttm, scripted_speeches, speaking_mask  # noqa: E402
 
 TOLERANCE = 8  # frames: through H.264 and the detector's boxes the mouths are blurrier than in memory
 
@@ -114,27 +114,6 @@ def small_weights(tmp_path_factory):
     from tests.curate_helpers import save_small_weights
 
     return save_small_weights(tmp_path_factory.mktemp("weights") / "small.model")
-
-
-def parse_rttm(text: str) -> list[tuple[str, float, float, str]]:
-    rows = []
-    for line in text.splitlines():
-        f = line.split()
-        assert len(f) == 10 and f[0] == "SPEAKER" and f[2] == "1" and f[5] == f[6] == f[8] == f[9] == "<NA>", line
-        rows.append((f[1], float(f[3]), float(f[4]), f[7]))
-    return rows
-
-
-def check_speakers_json(doc: dict, frames: int) -> None:
-    """The ``speakers`` object: tracks with one score per frame, segments inside them, and a
-    timeline that covers every frame once."""
-    assert set(doc) == {"settings", "frames", "tracks", "timeline"} and doc["frames"] == frames
-    for t in doc["tracks"]:
-        assert len(t["scores"]) == t["end_frame"] - t["start_frame"] + 1
-        for s in t["segments"]:
-            assert t["start_frame"] <= s["start_frame"] <= s["end_frame"] <= t["end_frame"]
-    ends = [(turn["start_frame"], turn["end_frame"]) for turn in doc["timeline"]]
-    assert ends[0][0] == 0 and ends[-1][1] == frames - 1 and all(b[0] == a[1] + 1 for a, b in zip(ends, ends[1:]))
 
 
 @pytest.mark.slow
