@@ -271,3 +271,16 @@ def test_the_voice_gate_finds_pauses_and_leaves_unbroken_sound_alone():
     assert runs(voiced) == [(28, 61)]  # within 2 frames of the sound, as a 5-frame window reaches
     assert voiced_frames(rng.normal(0, 0.1, 50 * 640), 50).all()  # no pause: nothing gated
     assert not voiced_frames(np.zeros(0), 10).any()
+
+
+def test_docstring_examples_and_the_light_import():
+    import doctest
+    import subprocess
+    import sys
+
+    import avsync.lipsync.speakers as module
+
+    assert doctest.testmod(module).failed == 0
+    code = "import sys, avsync.lipsync, avsync.lipsync.speakers; print([m for m in ('torch', 'cv2', 'onnxruntime') if m in sys.modules])"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+

@@ -143,17 +143,28 @@ def test_cli_json_rttm_and_lipsync_speakers(conversation, small_weights, tmp_pat
     assert json.loads((tmp_path / "data" / "pywork" / "talk" / "result.json").read_text())["speakers"] == lipsync["speakers"]
 
 
-def test_cli_usage_errors_are_one_line(tmp_path, capsys):
+def test_cli_usage_errors_and_bad_input_are_one_line(tmp_path, capsys, ffmpeg):
+    from tests.conftest import run_ffmpeg
+
+    missing = tmp_path / "none.mp4"
+    (empty := tmp_path / "empty.mp4").write_bytes(b"")
+    run_ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:duration=1", str(tone := tmp_path / "tone.wav"))
+    run_ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=1", "-pix_fmt", "yuv420p", str(silent := tmp_path / "silent.mp4"))
     cases = [
-        (["--speaker-offset", "20"], "--speaker-offset 20 is outside the searched offsets -15..15"),
-        (["--speaker-low", "5"], "must not be above the high one"),
-        (["--chunk-duration", "30", "--overlap", "40"], "--overlap shorter"),
-        ([], "no such file"),
+        (missing, ["--speaker-offset", "20"], "--speaker-offset 20 is outside the searched offsets -15..15"),
+        (missing, ["--speaker-low", "5"], "must not be above the high one"),
+        (missing, ["--chunk-duration", "30", "--overlap", "40"], "--overlap shorter"),
+        (missing, [], "none.mp4': no such file"),
+        (empty, [], "empty.mp4': file is empty"),
+        (tone, [], "tone.wav': no video stream"),
+        (silent, [], "silent.mp4': no audio stream"),
+        (silent, ["--json", str(silent)], "refusing to overwrite an input file"),
     ]
-    for extra, message in cases:
-        assert main(["speakers", str(tmp_path / "none.mp4"), "--weights", str(tmp_path / "w.model"), *extra]) == 1
+    for video, extra, message in cases:
+        assert main(["speakers", str(video), "--weights", str(tmp_path / "w.model"), *extra]) == 1
         err = capsys.readouterr().err.strip()
         assert err.startswith("avsync speakers: error:") and message in err and "\n" not in err, err
+    assert silent.stat().st_size > 0
     assert main(["lipsync", str(tmp_path / "none.mp4"), "--weights", str(tmp_path / "w.model"), "--speakers", "--speaker-baseline", "track",
                  "--speaker-low", "9"]) == 1  # fmt: skip
     assert "must not be above the high one" in capsys.readouterr().err

@@ -17,7 +17,8 @@ For many files, load the model and the detector once with :class:`LipSync`:
 Modules: ``model`` (the network, loading and saving weights), ``features`` (MFCC), ``scoring``
 (offsets and confidences of pre-cropped tracks), ``detectors`` (CenterFace, S3FD), ``tracking``
 (shot cuts, IoU tracks), ``faces`` (crops), ``pipeline`` (the in-memory pipeline), ``layout``
-(SyncNet's output files, ``--fix``). torch and OpenCV are imported only when lip sync runs.
+(SyncNet's output files, ``--fix``), ``speakers`` (who speaks when: ``run(..., speakers=True)``)
+and ``speakers_long`` (the same for videos of any length, in chunks). torch and OpenCV are imported only when lip sync runs.
 """
 
 from __future__ import annotations
@@ -140,6 +141,19 @@ def lipsync(
     return runner.run(path, data_dir=data_dir, reference=reference, save_crops=save_crops, fix=fix, speakers=speakers)
 
 
-__all__ = ["lipsync", "LipSync", "LipSyncResult", "TrackResult", "STATUS_OK", "STATUS_NO_FACES"]
+def find_speakers(path: str | os.PathLike[str], weights: str | os.PathLike[str] | SyncNet, **kwargs: Any):  # noqa: ANN201 - a SpeakerReport
+    """Who speaks when in ``path``, for videos of any length (long ones in chunks): see
+    :func:`avsync.lipsync.speakers_long.find_speakers` for the options.
+
+    >>> report = avsync.lipsync.find_speakers("meeting.mp4", "syncnet_v2.model")   # doctest: +SKIP
+    >>> report.speakers.to_rttm("meeting")                                           # doctest: +SKIP
+    'SPEAKER meeting 1 0.520 2.160 <NA> <NA> track0 <NA> <NA>\n...'
+    """
+    from avsync.lipsync.speakers_long import find_speakers as run
+
+    return run(path, weights, **kwargs)
+
+
+__all__ = ["lipsync", "find_speakers", "LipSync", "LipSyncResult", "TrackResult", "STATUS_OK", "STATUS_NO_FACES"]
 
 make_module_callable(__name__, "lipsync")

@@ -164,11 +164,11 @@ def stitch_chunks(chunks: Sequence[Chunk], records: Sequence[dict[str, Any] | No
         links = link_pieces(before, pieces)
         for j, p in enumerate(pieces):
             p.face = before[links[j]].face if j in links else len(faces)
-            face = faces.setdefault(p.face, {"scores": np.full(total, np.nan, np.float32), "box_sum": np.zeros(4), "frames": 0, "pieces": []})
+            face = faces.setdefault(p.face, {"parts": [], "box_sum": np.zeros(4), "frames": 0, "pieces": []})
             lo, hi = max(p.start, own[k][0]), min(p.stop, own[k][1])
             if hi <= lo:
                 continue
-            face["scores"][lo:hi] = p.scores[lo - p.start : hi - p.start]
+            face["parts"].append((lo, p.scores[lo - p.start : hi - p.start]))
             face["box_sum"] += p.boxes[lo - p.start : hi - p.start].sum(axis=0)
             face["frames"] += hi - lo
             face["pieces"].append({"chunk": k, "lipsync_track": p.track, "start_frame": lo, "end_frame": hi - 1,
@@ -176,14 +176,20 @@ def stitch_chunks(chunks: Sequence[Chunk], records: Sequence[dict[str, Any] | No
         before = pieces
     tracks = []
     for face in faces.values():
-        seen = np.flatnonzero(~np.isnan(face["scores"]))
+        if not face["parts"]:
+            continue
+        first = face["parts"][0][0]
+        scores = np.full(face["parts"][-1][0] + len(face["parts"][-1][1]) - first, np.nan, np.float32)  # its own span only
+        for lo, part in face["parts"]:
+            scores[lo - first : lo - first + len(part)] = part
+        seen = np.flatnonzero(~np.isnan(scores))
         if not seen.size:
             continue
         x1, y1, x2, y2 = face["box_sum"] / face["frames"]
         main = max(face["pieces"], key=lambda p: p["end_frame"] - p["start_frame"])
         weights = np.array([p["end_frame"] - p["start_frame"] + 1 for p in face["pieces"]], float)
         confidence = float(np.average([p["confidence"] for p in face["pieces"]], weights=weights))
-        tracks.append(SpeakerTrack(0, int(seen[0]), face["scores"][seen[0] : seen[-1] + 1].copy(), main["offset_frames"], confidence,
+        tracks.append(SpeakerTrack(0, first + int(seen[0]), scores[seen[0] : seen[-1] + 1], main["offset_frames"], confidence,
                                    [float(x1), float(y1), float(x2 - x1), float(y2 - y1)], face["pieces"]))  # fmt: skip
     tracks.sort(key=lambda t: (t.start_frame, t.mean_box[0]))
     for i, t in enumerate(tracks):
