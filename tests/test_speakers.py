@@ -284,3 +284,26 @@ def test_docstring_examples_and_the_light_import():
     code = "import sys, avsync.lipsync, avsync.lipsync.speakers; print([m for m in ('torch', 'cv2', 'onnxruntime') if m in sys.modules])"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
 
+
+
+def test_speakers_from_a_lipsync_result_gate_the_scores_at_the_tracks_offset():
+    """A track matching best at offset 3 everywhere, and a voice only at frames 40-59: the lips
+    that go with it are at frames 43-62 (the sound comes 3 frames first), give or take the
+    window's 2 frames. Without the gate the whole track would be speech."""
+    from avsync.lipsync.result import LipSyncResult, TrackResult
+    from avsync.lipsync.speakers import speakers_from_lipsync
+
+    d = np.full((95, 11), 6.0)
+    d[:, 5 - 3] = 1.0
+    track = TrackResult(0, 3, 5.0, 1.0, 0, 99, [0, 0, 50, 50], np.zeros(95), np.zeros((100, 4)), distances=d)
+    result = LipSyncResult("x.mp4", [track], frames=100)
+    rng = np.random.default_rng(2)
+    audio = rng.normal(0, 0.001, 100 * 640)
+    audio[40 * 640 : 60 * 640] += rng.normal(0, 0.2, 20 * 640)
+    gated = speakers_from_lipsync(result, SpeakerOptions(), audio=audio)
+    assert [(s.start_frame, s.end_frame) for s in gated.tracks[0].segments] == [(41, 64)]
+    assert gated.tracks[0].offset_frames == 3 and gated.tracks[0].pieces[0]["lipsync_track"] == 0
+    assert [(s.start_frame, s.end_frame) for s in speakers_from_lipsync(result, SpeakerOptions(voice_gate=False), audio=audio).tracks[0].segments] == [(0, 99)]
+    assert [(s.start_frame, s.end_frame) for s in speakers_from_lipsync(result, SpeakerOptions(offset=0), audio=audio).tracks[0].segments] == []
+    with pytest.raises(ValueError, match="no SyncNet distances"):
+        speakers_from_lipsync(LipSyncResult("x.mp4", [TrackResult(0, 3, 5.0, 1.0, 0, 99, [0] * 4, np.zeros(95), np.zeros((100, 4)))], frames=100))

@@ -18,7 +18,8 @@ that is silent (or someone else's voice) matches it equally badly everywhere. So
    **Voice gate** (``voice_gate``, on by default): a shut mouth during a pause also matches the
    audio best at the right offset when speech lies within the ±vshift frames around it (silence
    against silence), so near the ends of every turn a silent face would score as speaking.
-   Frames whose audio (within ±2 frames) stays near the recording's noise floor score at most 0.
+   Frames whose audio (within ±2 frames, at the track's offset) stays near the recording's noise
+   floor score at most 0.
    The floor is the 10th percentile of the 40 ms frame levels, the speech level the 90th; a
    frame is voiced above ``floor + 25 %`` of the difference (in dB). A recording without a
    clear pause (less than 10 dB between them) is not gated.
@@ -346,7 +347,9 @@ def speakers_from_lipsync(result: LipSyncResult, options: SpeakerOptions | None 
                  "offset_frames": t.offset_frames, "confidence": round(t.confidence, 3)}  # fmt: skip
         scores = track_scores(t.distances, t.frames, offset, options)
         if voiced is not None:
-            quiet = ~voiced[t.start_frame : t.end_frame + 1]
+            # the lips at frame f go with the sound at frame f - offset (SyncNet's sign)
+            heard = np.clip(np.arange(t.start_frame, t.end_frame + 1) - offset, 0, len(voiced) - 1)
+            quiet = ~voiced[heard]
             scores[quiet] = np.minimum(scores[quiet], 0.0)
         tracks.append(SpeakerTrack(t.track, t.start_frame, scores, offset, t.confidence, list(t.mean_box), [piece]))
     return decide_speakers(tracks, result.frames, options, result.fps)
