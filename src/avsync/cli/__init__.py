@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "extract-audio": "avsync.cli.media_cmds",
     "ui": "avsync.cli.ui_cmd",
     "lipsync": "avsync.cli.lipsync_cmd",
+    "speakers": "avsync.cli.speakers_cmd",
     "chunk-time": "avsync.cli.chunk_cmds",
     "chunk-silence": "avsync.cli.chunk_cmds",
     "long-video": "avsync.cli.curate_cmds",

@@ -7,6 +7,7 @@ import json
 import sys
 
 from avsync.cli import CommandFailed, add_verbose
+from avsync.cli.speakers_cmd import add_speaker_options, speaker_options
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=20, metavar="N", help="SyncNet windows per batch (default 20)")
     p.add_argument("--device", default="cpu", metavar="DEV", help="cpu, cuda, cuda:1 or auto (default cpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--speakers", action="store_true", help="also find who speaks when (JSON 'speakers'; highlighted in pyavi/NAME/video_out.avi)")
+    add_speaker_options(p)
     add_verbose(p)
     p.set_defaults(func=run_lipsync)
 
@@ -48,6 +51,7 @@ def run_lipsync(args: argparse.Namespace) -> int:
         raise CommandFailed("--data-dir and --reference go together")
     if args.detector == "s3fd" and not args.s3fd_weights:
         raise CommandFailed("--detector s3fd needs --s3fd-weights sfd_face.pth (avsync downloads nothing)")
+    speakers = speaker_options(args) if args.speakers else None
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -75,7 +79,7 @@ def run_lipsync(args: argparse.Namespace) -> int:
             "its numbers are not comparable with published SyncNet results",
             file=sys.stderr,
         )
-    result = runner.run(video, cropped=args.cropped, data_dir=args.data_dir, reference=args.reference, save_crops=args.save_crops, draw_video=not args.no_video_out, fix=None)
+    result = runner.run(video, cropped=args.cropped, data_dir=args.data_dir, reference=args.reference, save_crops=args.save_crops, draw_video=not args.no_video_out, fix=None, speakers=speakers)
     text = json.dumps(result.to_dict(), indent=2) + "\n"
     if args.json:
         write_text_atomic(args.json, text)

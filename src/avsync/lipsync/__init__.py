@@ -17,7 +17,8 @@ For many files, load the model and the detector once with :class:`LipSync`:
 Modules: ``model`` (the network, loading and saving weights), ``features`` (MFCC), ``scoring``
 (offsets and confidences of pre-cropped tracks), ``detectors`` (CenterFace, S3FD), ``tracking``
 (shot cuts, IoU tracks), ``faces`` (crops), ``pipeline`` (the in-memory pipeline), ``layout``
-(SyncNet's output files, ``--fix``). torch and OpenCV are imported only when lip sync runs.
+(SyncNet's output files, ``--fix``), ``speakers`` (who speaks when: ``run(..., speakers=True)``)
+and ``speakers_long`` (the same for videos of any length, in chunks). torch and OpenCV are imported only when lip sync runs.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from avsync.lipsync.result import STATUS_NO_FACES, STATUS_OK, LipSyncResult, Tra
 
 if TYPE_CHECKING:  # pragma: no cover
     from avsync.lipsync.model import SyncNet
+    from avsync.lipsync.speakers import SpeakerOptions
 
 
 class LipSync:
@@ -78,10 +80,13 @@ class LipSync:
         save_crops: bool = False,
         draw_video: bool = True,
         fix: str | os.PathLike[str] | None = None,
+        speakers: SpeakerOptions | bool | None = None,
     ) -> LipSyncResult:
         """Measures ``path``. ``data_dir`` + ``reference`` write the SyncNet layout
         (``save_crops`` adds ``pycrop/``; ``draw_video`` ``pyavi/NAME/video_out.avi``); ``fix``
-        writes a copy with the audio shifted by the most confident track's offset."""
+        writes a copy with the audio shifted by the most confident track's offset; ``speakers``
+        (True or :class:`~avsync.lipsync.speakers.SpeakerOptions`) adds who speaks when
+        (``result.speakers``, highlighted in ``video_out.avi``)."""
         import dataclasses
         import tempfile
 
@@ -95,6 +100,11 @@ class LipSync:
                 options = dataclasses.replace(options, crops_dir=tmp)
             detector = None if options.cropped else self.detector
             out = run_lipsync(path, self.scorer, options, weights=self.weights, detector=detector)
+            if speakers:
+                from avsync.lipsync.speakers import SpeakerOptions, speakers_from_lipsync
+
+                chosen = speakers if isinstance(speakers, SpeakerOptions) else SpeakerOptions()
+                out.result.speakers = speakers_from_lipsync(out.result, chosen, audio=out.audio)
             if data_dir is not None:
                 from avsync.lipsync.layout import write_layout
 
@@ -119,16 +129,31 @@ def lipsync(
     reference: str | None = None,
     save_crops: bool = False,
     fix: str | os.PathLike[str] | None = None,
+    speakers: SpeakerOptions | bool | None = None,
     **options: Any,
 ) -> LipSyncResult:
     """SyncNet offset and confidence for every face track of ``path`` (see :class:`LipSync` for
     the options and :class:`LipSyncResult` for the result). ``cropped=True`` treats the whole
     video as one face track, as the SyncNet demo does. A video without usable faces gives a
-    result with status ``no_faces`` and no tracks."""
+    result with status ``no_faces`` and no tracks. ``speakers`` adds who speaks when (see
+    :mod:`avsync.lipsync.speakers`)."""
     runner = LipSync(weights, detector=detector, cropped=cropped, **options)
-    return runner.run(path, data_dir=data_dir, reference=reference, save_crops=save_crops, fix=fix)
+    return runner.run(path, data_dir=data_dir, reference=reference, save_crops=save_crops, fix=fix, speakers=speakers)
 
 
-__all__ = ["lipsync", "LipSync", "LipSyncResult", "TrackResult", "STATUS_OK", "STATUS_NO_FACES"]
+def find_speakers(path: str | os.PathLike[str], weights: str | os.PathLike[str] | SyncNet, **kwargs: Any):  # noqa: ANN201 - a SpeakerReport
+    """Who speaks when in ``path``, for videos of any length (long ones in chunks): see
+    :func:`avsync.lipsync.speakers_long.find_speakers` for the options.
+
+    >>> report = avsync.lipsync.find_speakers("meeting.mp4", "syncnet_v2.model")   # doctest: +SKIP
+    >>> report.speakers.to_rttm("meeting")                                           # doctest: +SKIP
+    'SPEAKER meeting 1 0.520 2.160 <NA> <NA> track0 <NA> <NA>\n...'
+    """
+    from avsync.lipsync.speakers_long import find_speakers as run
+
+    return run(path, weights, **kwargs)
+
+
+__all__ = ["lipsync", "find_speakers", "LipSync", "LipSyncResult", "TrackResult", "STATUS_OK", "STATUS_NO_FACES"]
 
 make_module_callable(__name__, "lipsync")

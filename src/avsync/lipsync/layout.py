@@ -25,6 +25,8 @@ from avsync.lipsync.features import SAMPLE_RATE, SAMPLES_PER_VIDEO_FRAME, VIDEO_
 from avsync.lipsync.result import LipSyncResult
 from avsync.media.ffmpeg import atomic_output, check_not_input, run_ffmpeg, write_text_atomic
 
+SPEAKER_COLOUR = (255, 0, 255)  # BGR magenta, off the red-green confidence scale: the face speaking now
+
 
 def _write_wav(path: Path, samples: np.ndarray) -> None:
     pcm = np.clip(np.rint(np.asarray(samples, np.float64) * 32768.0), -32768, 32767).astype("<i2")
@@ -84,7 +86,8 @@ def write_layout(
 
 def draw_tracks(result: LipSyncResult, out: str | os.PathLike[str], audio: np.ndarray, *, source_size: tuple[int, int] | None = None, max_side: int = 1280) -> Path:
     """The video at 25 fps (at most ``max_side`` pixels wide or high) with every track's box,
-    coloured from red (confidence 0) to green (10 or more), and its per-frame confidence."""
+    coloured from red (confidence 0) to green (10 or more), and its per-frame confidence; with
+    ``result.speakers``, the current speaker's box thick and magenta, marked "speaking"."""
     import cv2
 
     from avsync.lipsync.pipeline import frames_at_25fps, working_size
@@ -99,6 +102,7 @@ def draw_tracks(result: LipSyncResult, out: str | os.PathLike[str], audio: np.nd
     out.parent.mkdir(parents=True, exist_ok=True)
     silent = out.with_name(f".{out.stem}.video.avi")
     writer = cv2.VideoWriter(os.fspath(silent), cv2.VideoWriter_fourcc(*"MJPG"), VIDEO_FPS, (w, h))
+    speaking = result.speakers.frame_speakers() if result.speakers is not None else None
     try:
         for k, frame, _ in frames_at_25fps(iter_frames(result.video, w, h, rgb=True)):
             img = np.ascontiguousarray(frame[..., ::-1])
@@ -109,8 +113,11 @@ def draw_tracks(result: LipSyncResult, out: str | os.PathLike[str], audio: np.nd
                 conf = float(t.framewise_confidence[min(i, len(t.framewise_confidence) - 1)]) if len(t.framewise_confidence) else t.confidence
                 g = int(np.clip(conf * 25.5, 0, 255))
                 x1, y1, x2, y2 = (t.boxes[i] * scale).astype(int)
-                cv2.rectangle(img, (x1, y1), (x2, y2), (0, g, 255 - g), 2)
-                cv2.putText(img, f"track {t.track} conf {conf:.2f}", (x1, max(12, y1 - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, g, 255 - g), 1, cv2.LINE_AA)
+                active = speaking is not None and k < len(speaking) and speaking[k] == t.track
+                colour = SPEAKER_COLOUR if active else (0, g, 255 - g)
+                cv2.rectangle(img, (x1, y1), (x2, y2), colour, 5 if active else 2)
+                label = f"track {t.track} conf {conf:.2f}" + (" speaking" if active else "")
+                cv2.putText(img, label, (x1, max(12, y1 - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 1, cv2.LINE_AA)
             writer.write(img)
     finally:
         writer.release()

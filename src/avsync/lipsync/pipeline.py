@@ -344,6 +344,7 @@ def _score_tracks(result: LipSyncResult, finished: list[_TrackCropper], audio: n
                 framewise_confidence=score.framewise_confidence,
                 boxes=boxes,
                 detections=t.detections,
+                distances=score.distances,
             )
         )
         files.append(c.writer_path)

@@ -22,7 +22,9 @@ class TrackResult:
     ``start_frame``/``end_frame`` are inclusive indices at 25 fps; ``mean_box`` is ``[x, y, w, h]``
     in source pixels; ``framewise_confidence[i]`` belongs to the 5-frame window starting at frame
     ``start_frame + i``; ``boxes`` ``(frames, 4)`` are the track's per-frame boxes (x1, y1, x2,
-    y2, source pixels, gaps interpolated) for drawing and for speaker detection.
+    y2, source pixels, gaps interpolated) for drawing and for speaker detection; ``distances``
+    ``(windows, 2·vshift + 1)`` are SyncNet's distances behind the scores (see
+    :class:`~avsync.lipsync.scoring.SyncScore`), for speaking scores at any offset.
     """
 
     track: int
@@ -35,6 +37,7 @@ class TrackResult:
     framewise_confidence: np.ndarray = field(repr=False)
     boxes: np.ndarray = field(repr=False)
     detections: int = 0
+    distances: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def offset_s(self) -> float:
@@ -70,6 +73,7 @@ class LipSyncResult:
     source_fps: float | None = None
     frames: int = 0
     cropped: bool = False
+    speakers: Any = None  # a SpeakerResult, when speaker detection was asked for (avsync.lipsync.speakers)
 
     @property
     def status(self) -> str:
@@ -90,6 +94,7 @@ class LipSyncResult:
             "source_fps": None if self.source_fps is None else round(self.source_fps, 3),
             "detector": "none (--cropped)" if self.cropped else self.detector,
             "weights": self.weights,
+            **({"speakers": self.speakers.to_dict()} if self.speakers is not None else {}),
         }
 
     def offsets_txt(self) -> str:
