@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("torch")
 
 from avsync.cli import main  # noqa: E402
-from avsync.curate.batch import LipSyncSettings  # noqa: E402
+from avsync.curate.batch import LipSyncSettings, interrupts_deferred  # noqa: E402
 from avsync.curate.executors import WORKER_DIED, run_tasks  # noqa: E402
 from avsync.curate.filtering import Thresholds, filter_videos  # noqa: E402
 from avsync.curate.journal import Journal  # noqa: E402
@@ -64,6 +64,18 @@ def test_judge_gives_the_reason(conf, offset, quality, why):
 
 # ---------------------------------------------------------------------------------------------
 # the journal
+
+
+def test_ctrl_c_waits_until_a_record_and_its_bookkeeping_are_both_done():
+    steps = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred():
+            steps.append("journal line")
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # the signal is delivered here; it must not cut the block short
+            steps.append("bookkeeping")
+    assert steps == ["journal line", "bookkeeping"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_journal_survives_a_torn_last_line(tmp_path):

@@ -17,8 +17,11 @@ import dataclasses
 import json
 import logging
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -205,6 +208,23 @@ def layout_names(videos: Sequence[VideoInput]) -> dict[str, str]:
     return names
 
 
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C (SIGINT) during the block is raised when the block ends, not in the middle of it.
+    Only the main thread can set signal handlers; elsewhere the block runs unguarded."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is None:
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if caught:
+            raise KeyboardInterrupt
+
+
 def analyse_videos(
     videos: Sequence[VideoInput],
     setup: LipSyncSetup,
@@ -237,12 +257,13 @@ def analyse_videos(
     with progress_bar(total=len(videos), enabled=progress, unit="file", desc=desc) as bar:
 
         def settle(record: dict[str, Any], *, new: bool) -> None:
-            if new:
-                journal.append(record)
-            by_name[record["name"]] = record
-            counts["resumed" if record.get("resumed") else "analysed"] += 1
-            if on_record is not None:
-                on_record(record)
+            with interrupts_deferred():  # a journal line and its bookkeeping go together
+                if new:
+                    journal.append(record)
+                by_name[record["name"]] = record
+                counts["resumed" if record.get("resumed") else "analysed"] += 1
+                if on_record is not None:
+                    on_record(record)
             bar.update(1)
 
         idents: dict[str, dict[str, Any]] = {}
