@@ -117,6 +117,14 @@ def one_line(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+def one_video(args: argparse.Namespace, flag: str) -> str:
+    """The VIDEO given positionally or with ``flag`` (the SyncNet scripts' spelling), once."""
+    video = args.video or args.video_flag
+    if not video or (args.video and args.video_flag and args.video != args.video_flag):
+        raise CommandFailed(f"give one VIDEO (positional or {flag})")
+    return str(video)
+
+
 def add_verbose(p: argparse.ArgumentParser) -> None:
     """Lets ``--verbose`` stand after the subcommand too."""
     p.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging and full tracebacks")

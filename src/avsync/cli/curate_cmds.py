@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from avsync.cli import CommandFailed, add_verbose
+from avsync.cli import CommandFailed, add_verbose, one_video
 
 
 def _lipsync_options(p: argparse.ArgumentParser, *, min_track: int = 50, min_face_size: float = 50.0) -> None:
@@ -126,9 +126,7 @@ def _out(doc: dict) -> None:
 
 
 def run_long_video(args: argparse.Namespace) -> int:
-    video = args.video or args.video_flag
-    if not video or (args.video and args.video_flag and args.video != args.video_flag):
-        raise CommandFailed("give one VIDEO (positional or --input-video)")
+    video = one_video(args, "--input-video")
     settings = _settings(args)
     from avsync.curate.long_video import process_long_video
 

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from avsync.cli import CommandFailed, add_verbose
+from avsync.cli import CommandFailed, add_verbose, one_video
 from avsync.cli.speakers_cmd import add_speaker_options, speaker_options
 
 
@@ -44,9 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run_lipsync(args: argparse.Namespace) -> int:
-    video = args.video or args.video_flag
-    if not video or (args.video and args.video_flag and args.video != args.video_flag):
-        raise CommandFailed("give one VIDEO (positional or --videofile)")
+    video = one_video(args, "--videofile")
     if (args.data_dir is None) != (args.reference is None):
         raise CommandFailed("--data-dir and --reference go together")
     if args.detector == "s3fd" and not args.s3fd_weights:

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from avsync.cli import CommandFailed, add_verbose
+from avsync.cli import CommandFailed, add_verbose, one_video
 
 
 def add_speaker_options(p: argparse.ArgumentParser) -> None:
@@ -66,9 +66,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run_speakers(args: argparse.Namespace) -> int:
     from avsync.cli.curate_cmds import _run_options, _settings
 
-    video = args.video or args.video_flag
-    if not video or (args.video and args.video_flag and args.video != args.video_flag):
-        raise CommandFailed("give one VIDEO (positional or --videofile)")
+    video = one_video(args, "--videofile")
     if args.chunk_duration <= 0 or not 0 <= args.overlap < args.chunk_duration:
         raise CommandFailed("--chunk-duration must be positive and --overlap shorter than it")
     settings = _settings(args)

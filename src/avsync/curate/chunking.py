@@ -171,14 +171,10 @@ def cut_chunks(
     the video's stem + ``_chunk`` by default) and fills in ``path`` and ``method``. Outputs are
     written atomically; ``skip_existing`` keeps chunk files already there (a resumed run)."""
     from avsync.media.ffmpeg import atomic_output, check_not_input, run_ffmpeg
-    from avsync.media.probe import probe
+    from avsync.media.probe import probe_streams
     from avsync.progress import progress_bar
 
-    if not Path(video).is_file():
-        raise MediaError(f"'{video}': no such file")
-    info = probe(video)
-    if not info["has_video"]:
-        raise MediaError(f"'{video}': no video stream")
+    info = probe_streams(video, video=True)
     start_offset = float(info.get("start_s") or 0.0)
     fps = float(info.get("fps") or 25.0)
     pts, key = video_packets(video)

@@ -66,17 +66,11 @@ def process_long_video(
     """Chunks ``video``, measures lip sync per chunk and writes ``processing_summary.json``
     (returned) and the plot. See the module docstring for the layout."""
     from avsync.media.ffmpeg import check_not_input, extract_audio, write_text_atomic
-    from avsync.media.probe import probe
+    from avsync.media.probe import probe_streams
 
-    if not Path(video).is_file():
-        raise MediaError(f"'{video}': no such file")
     out = Path(output_dir)
     check_not_input(out / "processing_summary.json", [video])
-    info = probe(video)
-    if not info["has_video"]:
-        raise MediaError(f"'{video}': no video stream")
-    if not info["has_audio"]:
-        raise MediaError(f"'{video}': no audio stream")
+    info = probe_streams(video, video=True, audio=True)
     total = float(info.get("duration_s") or 0.0)
     plan = plan_time_chunks(total, duration_s=chunk_duration_s, overlap_s=overlap_s)
     source = ContentHashes().identify(video)

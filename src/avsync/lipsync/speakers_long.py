@@ -249,20 +249,13 @@ def find_speakers(
     loaded network; ``settings``: the lip-sync options; ``options``: speaker detection's.
     ``work_dir`` keeps the chunks and the journal of a long video (a re-run resumes); by default
     they go to a temporary folder that is removed at the end."""
-    from avsync.errors import MediaError
-    from avsync.media.probe import probe
+    from avsync.media.probe import probe_streams
 
     settings = settings or LipSyncSettings()
     options = options or SpeakerOptions()
-    if not Path(video).is_file():
-        raise MediaError(f"'{video}': no such file")
     if overlap_s < 2.0:
         raise ValueError(f"the chunk overlap must be at least 2 s, so that tracks of neighbouring chunks can be linked, got {overlap_s:g}")
-    info = probe(video)
-    if not info["has_video"]:
-        raise MediaError(f"'{video}': no video stream")
-    if not info["has_audio"]:
-        raise MediaError(f"'{video}': no audio stream")
+    info = probe_streams(video, video=True, audio=True)
     total_s = float(info.get("duration_s") or 0.0)
     if total_s <= chunk_duration_s:
         from avsync.lipsync import LipSync

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from avsync import _core
+from avsync.errors import MediaError, NoStreamError
 
 
 def probe(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -35,3 +37,16 @@ def probe(path: str | os.PathLike[str]) -> dict[str, Any]:
         summary.update(sample_rate=audio["sample_rate"], channels=audio["channels"], audio_codec=audio["codec"])
     summary["streams"] = streams
     return summary
+
+
+def probe_streams(path: str | os.PathLike[str], *, video: bool = False, audio: bool = False) -> dict[str, Any]:
+    """:func:`probe` of a file that must exist and hold the streams asked for: a
+    :class:`avsync.MediaError` (``NoStreamError`` for a missing stream) naming the file otherwise."""
+    if not Path(path).is_file():
+        raise MediaError(f"'{os.fspath(path)}': no such file")
+    info = probe(path)
+    if video and not info["has_video"]:
+        raise NoStreamError(f"'{os.fspath(path)}': no video stream")
+    if audio and not info["has_audio"]:
+        raise NoStreamError(f"'{os.fspath(path)}': no audio stream")
+    return info
