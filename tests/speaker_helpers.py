@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from avsync.lipsync.model import SyncNetConfig
+from evaluation.synthetic_speakers import compare_with_truth, runs, speaking_mask  # noqa: F401 - the tests import them from here
 
 # Where SyncNet's crop framing puts the face and the mouth in a 224x224 crop (the face box's
 # centre 80 px from the top, the crop 2.8 half-box sizes high): rows and columns of the crop.
@@ -62,46 +63,6 @@ class MouthEnergyNet(torch.nn.Module):
         m = x[:, 0]
         loud = m[:, 0, :] + torch.einsum("k,bkt->bt", self.voice_band, m[:, 1:, :])
         return self.gain * self._standardise(loud.reshape(x.shape[0], 5, 4).mean(-1), 1.0)
-
-
-def speaking_mask(intervals, frames: int, *, bridge_s: float = 0.3, fps: float = 25.0) -> np.ndarray:
-    """Per frame: inside one of the ground-truth speaking ``intervals`` (seconds), with pauses
-    shorter than ``bridge_s`` filled as the detector fills them."""
-    mask = np.zeros(frames, bool)
-    t = np.arange(frames) / fps
-    for a, b in intervals:
-        mask |= (t >= a) & (t < b)
-    gaps = np.flatnonzero(np.diff(np.r_[0, (~mask).astype(np.int8), 0]))
-    for a, b in zip(gaps[0::2], gaps[1::2]):
-        if 0 < a and b < frames and b - a < bridge_s * fps:
-            mask[a:b] = True
-    return mask
-
-
-def runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``(first, last)`` frames of every run of True."""
-    edges = np.flatnonzero(np.diff(np.r_[0, mask.astype(np.int8), 0]))
-    return [(int(a), int(b) - 1) for a, b in zip(edges[0::2], edges[1::2])]
-
-
-def compare_with_truth(segments, truth_mask: np.ndarray, first: int = 0, last: int | None = None, *, min_frames: int = 12) -> tuple[float, list]:
-    """Per-frame agreement of detected ``segments`` (with start_frame/end_frame) with the truth
-    over frames ``first..last``, and for every true stretch of at least ``min_frames`` inside
-    them: ``(start error, end error)`` in frames of the one segment overlapping it, or the number
-    of segments that do when it is not exactly one."""
-    last = len(truth_mask) - 1 if last is None else last
-    found = np.zeros(len(truth_mask), bool)
-    for s in segments:
-        found[s.start_frame : s.end_frame + 1] = True
-    span = slice(first, last + 1)
-    agreement = float((found[span] == truth_mask[span]).mean())
-    errors = []
-    for a, b in runs(truth_mask):
-        if b - a + 1 < min_frames or a < first or b > last:
-            continue
-        hits = [s for s in segments if s.start_frame <= b and s.end_frame >= a]
-        errors.append((hits[0].start_frame - a, hits[0].end_frame - b) if len(hits) == 1 else len(hits))
-    return agreement, errors
 
 
 SCRIPT = (  # (face, start s, text): one face, the other, a pause for both, the first again

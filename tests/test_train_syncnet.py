@@ -198,16 +198,15 @@ def test_held_out_clips_get_offsets_within_ten_frames():
 
 
 @pytest.mark.slow
-def test_short_training_recovers_known_shifts(tmp_path_factory):
+def test_short_training_recovers_known_shifts(learned_syncnet):
     """The issue's measurement, shortened (about two minutes here): the small model trained for
     150 steps on 48 generated clips recovers held-out shifts in [-10, 10] frames with
     ``avsync lipsync --cropped`` and through the full face pipeline, and calls synced clips more
     in sync than the same clips shifted by 5-10 frames. (The 10-minute version is
     benchmarks/train_syncnet_synthetic.py: 100 % there.)"""
-    from evaluation.synthetic_syncnet import confidence_check, held_out_set, measure_offsets, train_on_generated_faces
+    from evaluation.synthetic_syncnet import confidence_check, held_out_set, measure_offsets
 
-    work = tmp_path_factory.mktemp("learn")
-    report = train_on_generated_faces(work, clips=48, steps=150, seed=0, val_every=50)
+    report, work = learned_syncnet  # train_on_generated_faces(work, clips=48, steps=150, seed=0, val_every=50)
     assert report.steps == 150 and report.val_clips == 7 and report.val_accuracy >= 0.8
 
     held_out = held_out_set(work / "held_out", 12, seed=404)

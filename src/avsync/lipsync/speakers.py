@@ -31,7 +31,10 @@ that is silent (or someone else's voice) matches it equally badly everywhere. So
 
 Thresholds are in SyncNet confidence units: the defaults (``high`` 3, ``low`` 1.5) are meant for
 the official ``syncnet_v2.model``, whose confidence on clear in-sync speech is about 5-10. Other
-weights have other scales: look at the ``scores`` in the JSON and set them to match.
+weights have other scales: look at the ``scores`` in the JSON and set them to match. For the
+small model trained briefly on generated faces (``evaluation.synthetic_syncnet``; speech scores
+about 1-5, noisier per frame) ``high=1.5, low=0.5, min_speech_s=0.5`` suit it
+(``benchmarks/speakers_synthetic.py`` measures both settings side by side).
 
 Times are in the video's timeline (frame ``k`` at 25 fps is ``k / 25`` s). With an offset of
 ``o`` frames the voice is heard ``o / 25`` s before the lips move (SyncNet's sign).
