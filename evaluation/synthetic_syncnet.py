@@ -42,7 +42,7 @@ def train_on_generated_faces(
     **options: Any,
 ) -> TrainReport:
     """Generates ``clips`` talking-face crop videos in ``work_dir/train`` (kept: a second call
-    reuses them) and trains the small SyncNet on them for ``steps`` steps (deterministic for a
+    reuses them) and trains the small SyncNet on them for ``steps`` steps (the same batches for a
     ``seed``) or ``minutes``; writes ``output`` (default ``work_dir/syncnet_small.pt``) and
     returns the :class:`~avsync.lipsync.train.TrainReport`. Other keyword arguments are
     :class:`~avsync.lipsync.train.TrainOptions` fields."""

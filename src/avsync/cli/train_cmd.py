@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="small: a CPU-sized network on a 64-pixel square around the mouth (the default); full: the official size and file format")
     p.add_argument("--init", metavar="MODEL.pt", help="fine-tune from these weights (syncnet_v2.model or an avsync checkpoint)")
     p.add_argument("--minutes", type=float, metavar="N", help="training time budget in minutes (default 10 unless --steps)")
-    p.add_argument("--steps", type=int, metavar="N", help="number of training steps (deterministic for a seed)")
+    p.add_argument("--steps", type=int, metavar="N", help="number of training steps (with --seed: the same data and batches every run)")
     p.add_argument("--cropped", action="store_true", help="the videos are 224x224 face tracks (as avsync lipsync --cropped reads)")
     p.add_argument("--val-videos", metavar="DIR", help="held-out videos for the sync accuracy (default: a part of --videos)")
     p.add_argument("--val-fraction", type=float, default=0.15, metavar="F", help="share of --videos held out when no --val-videos (default 0.15)")
