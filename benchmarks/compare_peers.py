@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,12 @@ def run_peer(case: Case, python: str) -> dict:
     return {"offset": offset, "score": score, "ok": offset is not None and score >= 5, "wall": wall, "mem": mem}
 
 
+def typical(runs: list[dict]) -> dict:
+    """One tool's runs of one pair: the median time, the largest memory, the answer of the last run
+    (both tools are deterministic)."""
+    return {**runs[-1], "wall": statistics.median(r["wall"] for r in runs), "mem": max(r["mem"] for r in runs)}
+
+
 def peer_python(given: str | None) -> str:
     if given:
         return given
@@ -130,6 +137,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--peer-python", help="a Python that has audio-offset-finder installed")
     ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "peers.md"))
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each tool per pair, alternating; the median time is reported (default 3)")
     args = ap.parse_args()
     if not MEDIA.is_dir():
         sys.exit(f"real media not found at {MEDIA} (set AVSYNC_MEDIA)")
@@ -141,12 +149,14 @@ def main() -> int:
         run_peer(cases[0], py)
         run_avsync(cases[0])
         for case in cases:
-            ours, theirs = run_avsync(case), run_peer(case, py)
+            runs = [(run_avsync(case), run_peer(case, py)) for _ in range(max(1, args.repeat))]
+            ours, theirs = typical([o for o, _ in runs]), typical([t for _, t in runs])
             rows.append((case, ours, theirs))
             print(f"{case.name}: avsync {ours} | audio-offset-finder {theirs}", file=sys.stderr)
     load = os.getloadavg()[0]
     lines = [
-        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores (load average {load:.1f}); each tool a fresh process; "
+        f"Measured {time.strftime('%Y-%m-%d')} on {os.cpu_count()} cores (load average {load:.1f}); each tool a fresh process, "
+        f"{args.repeat} runs per pair alternating with the other tool, median time; "
         "time and peak memory (RSS of the process tree) end to end, decoding included. Error in ms against the known offset; "
         "avsync's score is its confidence (0-1, ok at ≥ 0.2), audio-offset-finder's its standard score (reliable at ≥ 5).",
         "",
