@@ -140,7 +140,7 @@ def _anchor_search(ref: AudioTrack, vid: AudioTrack, search: float | None) -> fl
 def _spread_order(k: int) -> np.ndarray:
     """0, k-1, then the middle, then the quarters...: any prefix covers the range evenly."""
     order = [0, k - 1] if k > 1 else [0]
-    step = k - 1
+    step = float(k - 1)
     while len(order) < k and step > 1:
         half = step / 2
         order += [int(round(x)) for x in np.arange(half, k - 1, step)]
