@@ -99,7 +99,7 @@ def ray_session():
 @pytest.fixture(scope="session")
 def learned_syncnet(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - a (TrainReport, work folder)
     """The small SyncNet trained for 150 steps on 48 generated talking-face clips (about 1.5
-    minutes on 2 quiet cores; seeded, though not bit-for-bit repeatable across processes), trained
+    minutes on 2 quiet cores; seeded: the same weights in every run on one machine), trained
     once for every slow test that needs learned weights. Returns the training report (``.output`` is the checkpoint) and its work folder."""
     pytest.importorskip("torch")
     pytest.importorskip("cv2")

@@ -19,8 +19,8 @@ from speaker_helpers import compare_with_truth, speaking_mask  # noqa: E402
 # The small model's confidences are lower than the official weights' (speech scores about 1-5),
 # so its thresholds are lower; and its per-frame scores are noisier, so a segment must last 0.5 s. Chosen on 10 other generated conversations (benchmarks/speakers_synthetic.py).
 SMALL_MODEL = SpeakerOptions(high=1.5, low=0.5, min_speech_s=0.5)
-# Measured on this clip with three models trained by this same call (training on the CPU is not
-# bit-for-bit repeatable across processes, and small differences in the weights move the scores):
+# Measured on this clip with three models trained by this same call before training repeated bit
+# for bit across processes (small differences in the weights move the scores):
 # per-track agreement 0.87/0.83, 0.82/0.74 and 0.76/0.76 (the misses are the edges of turns: a
 # segment starts up to 0.9 s early), the active speaker right on 98 %, 91 % and 85 % of the
 # frames. Either face's truth alone ("always" or "never speaking") agrees on 54 % and 58 %.

@@ -156,6 +156,36 @@ def test_training_is_deterministic_and_resumes_exactly(tiny_set, tmp_path, monke
         run_train(tiny_set, tmp_path / "d.pt", options={"seed": 9})
 
 
+_TRAIN_AND_DIGEST = """
+import hashlib, sys
+import torch
+from avsync.lipsync.model import load_syncnet
+from avsync.lipsync.train import TrainOptions, train_syncnet
+opts = TrainOptions(minutes=None, steps=6, val_every=100, progress=False)
+train_syncnet(sys.argv[1], sys.argv[2], cropped=True, options=opts, fresh=True)
+net, _ = load_syncnet(sys.argv[2])
+digest = hashlib.sha256()
+for name, value in sorted(net.state_dict().items()):
+    digest.update(name.encode() + value.detach().contiguous().numpy().tobytes())
+print(digest.hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_training_repeats_bit_for_bit_in_separate_processes(tiny_set, tmp_path):
+    """Separate processes with two CPU threads each, at the default batch sizes: the multi-way
+    loss gathers overlapping audio windows, and gathering them with an index tensor summed their
+    gradients on several threads in a varying order (the digests differed at every run)."""
+    env = {**__import__("os").environ, "OMP_NUM_THREADS": "2"}
+    digests = []
+    for run in ("a", "b"):
+        proc = subprocess.run([sys.executable, "-c", _TRAIN_AND_DIGEST, str(tiny_set), str(tmp_path / f"{run}.pt")],
+                              capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        digests.append(proc.stdout.strip())
+    assert len(digests[0]) == 64 and digests[0] == digests[1]
+
+
 @pytest.mark.slow
 def test_fine_tune_and_full_size_official_format(tiny_set, tmp_path):
     from avsync.lipsync.model import load_syncnet

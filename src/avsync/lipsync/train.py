@@ -64,10 +64,9 @@ VAL_TOLERANCE = 1  # an offset within this many frames counts as right
 @dataclass
 class TrainOptions:
     """How to train. ``minutes`` and ``steps`` both bound the run (whichever comes first; with
-    ``steps`` only, a run repeats exactly for a seed within one process; separate processes can
-    drift apart by rounding in the CPU kernels, up to about 1e-2 in the weights after 150 steps
-    as measured). ``size``: ``small``, ``full`` or None
-    (the ``init`` checkpoint's size, else small)."""
+    ``steps`` only, a seed gives the same weights bit for bit in every run on one machine with
+    the same number of threads; other thread counts round differently). ``size``: ``small``,
+    ``full`` or None (the ``init`` checkpoint's size, else small)."""
 
     size: str | None = None
     minutes: float | None = 10.0
@@ -165,8 +164,11 @@ def shift_cross_entropy(video_emb: torch.Tensor, audio_emb: torch.Tensor, batch:
     total = video_emb.new_zeros(())
     for k, (first, shift) in enumerate(zip(batch.first_audio, batch.shifts)):
         v = video_emb[k * span : (k + 1) * span]
-        idx = int(first) + torch.arange(span, device=device)[:, None] + torch.arange(2 * int(shift) + 1, device=device)[None, :]
-        d = torch.sqrt((v[:, None, :] - audio_emb[idx]).pow(2).sum(-1) + 1e-8)
+        # (span, shifts, dim): audio window first + i + j for video window i and shift j. A sliding
+        # view rather than an index tensor: gathering with repeated indices would sum the
+        # gradients on several threads in a varying order, and training would not repeat.
+        near = audio_emb[int(first) : int(first) + span + 2 * int(shift)].unfold(0, 2 * int(shift) + 1, 1).transpose(1, 2)
+        d = torch.sqrt((v[:, None, :] - near).pow(2).sum(-1) + 1e-8)
         total = total + torch.nn.functional.cross_entropy(-d, torch.full((span,), int(shift), device=device))
     return total / len(batch.shifts)
 
