@@ -37,9 +37,10 @@ def scene() -> np.ndarray:
     return _scene(250.0, seed=3)
 
 
-def _full_grid(vid: AudioTrack) -> int:
+def _full_grid(vid: AudioTrack) -> tuple[int, float]:
+    """The number of drift windows at the finest spacing, and that spacing (s)."""
     hop = max(audio.DRIFT_WINDOW_S / 2, (vid.duration_s - audio.DRIFT_WINDOW_S) / 300)
-    return int((vid.duration_s - audio.DRIFT_WINDOW_S) // hop) + 1
+    return int((vid.duration_s - audio.DRIFT_WINDOW_S) // hop) + 1, hop
 
 
 def test_spread_order_is_a_permutation_whose_prefixes_cover_the_range():
@@ -58,9 +59,10 @@ def test_clean_drift_needs_only_the_sparse_windows(scene):
     est = estimate_audio_offset(ref, vid, 20.0)
     assert est.offset_s == pytest.approx(3.25, abs=1e-3)
     assert est.drift_ppm == pytest.approx(120.0, abs=2.0)
-    full = _full_grid(vid)
+    full, hop = _full_grid(vid)
+    assert hop == audio.DRIFT_WINDOW_S / 2
     assert est.window_times_s.size == (full + 1) // 2  # every other window of the full grid
-    assert np.allclose(np.diff(est.window_times_s), 2 * audio.DRIFT_WINDOW_S / 2)
+    assert np.allclose(np.diff(est.window_times_s), 2 * hop)
 
 
 def test_doubtful_sparse_windows_bring_in_the_rest(scene):
@@ -70,7 +72,7 @@ def test_doubtful_sparse_windows_bring_in_the_rest(scene):
         samples[start_s * SR : (start_s + 30) * SR] = _scene(30.0, seed=start_s)
     vid = AudioTrack(samples, SR)
     est = estimate_audio_offset(ref, vid, 20.0)
-    full = _full_grid(vid)
+    full, _ = _full_grid(vid)
     assert est.window_times_s.size == full
     step = np.diff(est.window_times_s)
     assert np.allclose(step, step[0], atol=1e-3)  # the two passes interleave into one even grid

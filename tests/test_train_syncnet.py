@@ -4,6 +4,7 @@ determinism, the command line, and (slow) that a short run learns to recover kno
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -158,7 +159,6 @@ def test_training_is_deterministic_and_resumes_exactly(tiny_set, tmp_path, monke
 
 _TRAIN_AND_DIGEST = """
 import hashlib, sys
-import torch
 from avsync.lipsync.model import load_syncnet
 from avsync.lipsync.train import TrainOptions, train_syncnet
 opts = TrainOptions(minutes=None, steps=6, val_every=100, progress=False)
@@ -176,7 +176,7 @@ def test_training_repeats_bit_for_bit_in_separate_processes(tiny_set, tmp_path):
     """Separate processes with two CPU threads each, at the default batch sizes: the multi-way
     loss gathers overlapping audio windows, and gathering them with an index tensor summed their
     gradients on several threads in a varying order (the digests differed at every run)."""
-    env = {**__import__("os").environ, "OMP_NUM_THREADS": "2"}
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
     digests = []
     for run in ("a", "b"):
         proc = subprocess.run([sys.executable, "-c", _TRAIN_AND_DIGEST, str(tiny_set), str(tmp_path / f"{run}.pt")],

@@ -94,7 +94,7 @@ def _window_rms(x: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
     for i, s in enumerate(starts):
         piece = x[max(0, int(s)) : max(0, int(s) + length)]
         if piece.size:  # float32 sums are plenty for a loudness threshold, and ten times faster
-            out[i] = np.sqrt(max(float(np.dot(piece, piece)), 0.0) / piece.size)
+            out[i] = np.sqrt(float(np.dot(piece, piece)) / piece.size)
     return out
 
 
@@ -119,7 +119,8 @@ def _anchor_search(ref: AudioTrack, vid: AudioTrack, search: float | None) -> fl
     offsets: list[float] = []
     confs: list[float] = []
     best = None
-    for s in starts[_spread_order(k)][loud[_spread_order(k)]]:
+    order = _spread_order(k)
+    for s in starts[order][loud[order]]:
         found = _anchor(ref, vid, int(s), win, search)
         if found is None:
             continue
